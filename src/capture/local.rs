@@ -1,0 +1,246 @@
+//! Per-thread record buffers: the app thread's side of the transport.
+//!
+//! Each thread that records through a layer gets a [`ThreadBuf`] of its own,
+//! found through a thread-local list (one entry per layer instance, so two
+//! layers in one process never share buffers). A record is encoded straight
+//! into that buffer under the buffer's own mutex, which nothing else takes
+//! except the writer for a moment once per flush interval; a full buffer goes
+//! to the writer through the bounded channel as one batch.
+//!
+//! Re-entrancy (a field's `Debug` impl that itself logs) is detected and
+//! served by a fallback that encodes into a fresh buffer and sends it alone.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use parking_lot::Mutex;
+
+use super::shared::{SPAN_BLOCK, Shared};
+
+/// A cheap hasher for metadata addresses (already unique, just not random).
+#[derive(Debug, Default)]
+pub(crate) struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        let n = n as u64;
+        self.0 = (n ^ (n >> 7)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
+    }
+}
+
+/// What the app thread keeps beside its bytes: caches that spare it the
+/// shared tables.
+#[derive(Debug, Default)]
+pub(crate) struct ThreadCache {
+    callsites: HashMap<usize, (u32, u32), BuildHasherDefault<AddrHasher>>,
+    next_span: u64,
+    span_end: u64,
+}
+
+/// The contents of a thread's buffer.
+#[derive(Debug, Default)]
+pub(crate) struct BufInner {
+    /// Encoded records not yet handed to the writer.
+    pub(crate) bytes: Vec<u8>,
+    /// How many records `bytes` holds.
+    pub(crate) records: u64,
+    /// Set by the writer's final collection: nothing more may be appended.
+    pub(crate) sealed: bool,
+    cache: ThreadCache,
+}
+
+/// One thread's buffer for one layer instance.
+#[derive(Debug)]
+pub(crate) struct ThreadBuf {
+    /// The thread's number in this trace.
+    pub(crate) thread: u32,
+    /// True while the owning thread is inside `record`; a second entry on
+    /// the same thread is re-entrancy. Only the owner reads or writes it.
+    owner_active: AtomicBool,
+    pub(crate) inner: Mutex<BufInner>,
+}
+
+/// The encoding context a layer callback writes one record through.
+#[derive(Debug)]
+pub(crate) struct Rec<'a> {
+    /// Where the record's bytes go.
+    pub(crate) buf: &'a mut Vec<u8>,
+    /// The current thread's number (0 when it could not be known).
+    pub(crate) thread: u32,
+    shared: &'a Shared,
+    cache: Option<&'a mut ThreadCache>,
+}
+
+impl Rec<'_> {
+    /// The callsite's number and redaction mask.
+    #[inline]
+    pub(crate) fn callsite(
+        &mut self,
+        meta: &'static tracing_core::Metadata<'static>,
+    ) -> (u32, u32) {
+        match self.cache.as_deref_mut() {
+            Some(cache) => {
+                let key = meta as *const _ as usize;
+                if let Some(&v) = cache.callsites.get(&key) {
+                    return v;
+                }
+                let v = self.shared.register_callsite(meta);
+                cache.callsites.insert(key, v);
+                v
+            }
+            None => self.shared.register_callsite(meta),
+        }
+    }
+
+    /// A span number never used before in this trace.
+    #[inline]
+    pub(crate) fn new_span_number(&mut self) -> u64 {
+        match self.cache.as_deref_mut() {
+            Some(cache) => {
+                if cache.next_span == cache.span_end {
+                    cache.next_span = self.shared.next_span_block.fetch_add(SPAN_BLOCK, Relaxed);
+                    cache.span_end = cache.next_span + SPAN_BLOCK;
+                }
+                let n = cache.next_span;
+                cache.next_span += 1;
+                n
+            }
+            None => self.shared.next_span_block.fetch_add(1, Relaxed),
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's buffers, one per layer instance it has recorded through.
+    static LOCAL: RefCell<Vec<(u64, Arc<ThreadBuf>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Clears the owner flag however `record` is left.
+struct OwnerActive<'a>(&'a AtomicBool);
+
+impl Drop for OwnerActive<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Relaxed);
+    }
+}
+
+impl ThreadBuf {
+    fn register(shared: &Shared) -> Arc<ThreadBuf> {
+        // `thread::current` may refuse late in a thread's teardown; a
+        // missing name is no reason to fail.
+        let name = catch_unwind(|| std::thread::current().name().map(str::to_owned))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let tb = Arc::new(ThreadBuf {
+            thread: shared.register_thread(&name),
+            owner_active: AtomicBool::new(false),
+            inner: Mutex::new(BufInner {
+                bytes: Vec::with_capacity(shared.batch_bytes + 1024),
+                ..BufInner::default()
+            }),
+        });
+        shared.buffers.lock().push(Arc::clone(&tb));
+        tb
+    }
+
+    /// Encodes one record into this buffer. Returns the closure back when
+    /// the call is re-entrant, so the caller can take the fallback.
+    fn record<F: FnOnce(&mut Rec<'_>)>(&self, shared: &Shared, f: F) -> Option<F> {
+        if self.owner_active.load(Relaxed) {
+            return Some(f);
+        }
+        self.owner_active.store(true, Relaxed);
+        let _active = OwnerActive(&self.owner_active);
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        if inner.sealed {
+            shared.counters.records_after_finish.fetch_add(1, Relaxed);
+            return None;
+        }
+        let start = inner.bytes.len();
+        let mut rec = Rec {
+            buf: &mut inner.bytes,
+            thread: self.thread,
+            shared,
+            cache: Some(&mut inner.cache),
+        };
+        // A panicking `Debug` impl must not leave half a record behind.
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| f(&mut rec))) {
+            inner.bytes.truncate(start);
+            drop(guard);
+            resume_unwind(panic);
+        }
+        inner.records += 1;
+        if inner.bytes.len() >= shared.batch_bytes {
+            // Sent while holding the lock: the writer, once it holds this
+            // lock, knows every earlier batch of this thread is in the channel.
+            let bytes = std::mem::replace(&mut inner.bytes, shared.spare());
+            let records = std::mem::take(&mut inner.records);
+            shared.send(bytes, records);
+        }
+        None
+    }
+}
+
+/// Records one record on the current thread through `shared`'s buffers.
+#[inline]
+pub(crate) fn emit(shared: &Shared, f: impl FnOnce(&mut Rec<'_>)) {
+    if shared.closed.load(Relaxed) {
+        shared.counters.records_after_finish.fetch_add(1, Relaxed);
+        return;
+    }
+    let mut slot = Some(f);
+    let mut thread = 0;
+    let _ = LOCAL.try_with(|cell| {
+        if let Ok(list) = cell.try_borrow() {
+            if let Some((_, tb)) = list.iter().find(|(id, _)| *id == shared.instance) {
+                thread = tb.thread;
+                if let Some(f) = slot.take() {
+                    slot = tb.record(shared, f);
+                }
+                return;
+            }
+        }
+        let Ok(mut list) = cell.try_borrow_mut() else {
+            return;
+        };
+        let tb = ThreadBuf::register(shared);
+        list.push((shared.instance, Arc::clone(&tb)));
+        drop(list);
+        thread = tb.thread;
+        if let Some(f) = slot.take() {
+            slot = tb.record(shared, f);
+        }
+    });
+    if let Some(f) = slot {
+        fallback(shared, thread, f);
+    }
+}
+
+/// Re-entrant calls, and calls after this thread's locals are gone, encode
+/// into a buffer of their own and send it as a batch of one record.
+#[cold]
+fn fallback(shared: &Shared, thread: u32, f: impl FnOnce(&mut Rec<'_>)) {
+    let mut buf = Vec::new();
+    let mut rec = Rec {
+        buf: &mut buf,
+        thread,
+        shared,
+        cache: None,
+    };
+    f(&mut rec);
+    shared.send(buf, 1);
+}

@@ -1,0 +1,167 @@
+//! Capture: the `tracing-subscriber` layer that turns span and event
+//! callbacks into journal records, on the app thread, without file I/O.
+//!
+//! Data flow: [`BhtLayer`] callbacks → [`local`] per-thread buffers →
+//! channel → [`crate::journal`] writer thread → journal file. [`setup`] holds
+//! the [`Builder`](crate::Builder) and the [`Guard`](crate::Guard).
+
+pub(crate) mod local;
+pub(crate) mod setup;
+pub(crate) mod shared;
+mod visit;
+
+use std::sync::Arc;
+
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use crate::journal::record::{
+    put_close, put_enter_exit, put_event, put_follows, put_new_span, put_record,
+};
+use local::emit;
+use shared::Shared;
+use visit::FieldEncoder;
+
+/// The layer that records spans and events into a bhtrace journal.
+///
+/// Made by [`layer`](crate::layer) or [`Builder::build`](crate::Builder::build),
+/// together with the [`Guard`](crate::Guard) that finishes the trace. It
+/// composes with other layers, `EnvFilter` and per-layer filters; a span
+/// whose parent is filtered out of this layer is attached to its nearest
+/// recorded ancestor.
+///
+/// ```no_run
+/// use tracing_subscriber::prelude::*;
+/// # fn main() -> Result<(), bhtrace::Error> {
+/// let (layer, _guard) = bhtrace::layer("app.bht")?;
+/// tracing_subscriber::registry().with(layer).init();
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct BhtLayer {
+    shared: Arc<Shared>,
+}
+
+/// bhtrace's own number for a span, kept in the span's extensions. Unlike
+/// `tracing`'s ids it is never reused within a trace.
+#[derive(Debug, Clone, Copy)]
+struct SpanNo(u64);
+
+/// The number of the nearest span in `span`'s scope (itself first) that
+/// this layer recorded, or 0.
+fn nearest_recorded<S>(span: SpanRef<'_, S>) -> u64
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    for s in span.scope() {
+        if let Some(n) = s.extensions().get::<SpanNo>() {
+            return n.0;
+        }
+    }
+    0
+}
+
+fn number_of<S>(id: &Id, ctx: &Context<'_, S>) -> u64
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    ctx.span(id)
+        .and_then(|s| s.extensions().get::<SpanNo>().map(|n| n.0))
+        .unwrap_or(0)
+}
+
+impl BhtLayer {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        BhtLayer { shared }
+    }
+}
+
+impl<S> Layer<S> for BhtLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let parent = span.parent().map_or(0, nearest_recorded);
+        let t = self.shared.now();
+        let meta = attrs.metadata();
+        let mut number = 0;
+        emit(&self.shared, |rec| {
+            number = rec.new_span_number();
+            let (callsite, redact) = rec.callsite(meta);
+            put_new_span(rec.buf, number, parent, callsite, t, rec.thread);
+            let mut enc = FieldEncoder::new(rec.buf, redact);
+            attrs.record(&mut enc);
+            enc.finish();
+        });
+        if number != 0 {
+            span.extensions_mut().insert(SpanNo(number));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let Some(number) = span.extensions().get::<SpanNo>().map(|n| n.0) else {
+            return;
+        };
+        let meta = span.metadata();
+        emit(&self.shared, |rec| {
+            let (_, redact) = rec.callsite(meta);
+            put_record(rec.buf, number);
+            let mut enc = FieldEncoder::new(rec.buf, redact);
+            values.record(&mut enc);
+            enc.finish();
+        });
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        let span = number_of(id, &ctx);
+        let follows = number_of(follows, &ctx);
+        if span != 0 && follows != 0 {
+            emit(&self.shared, |rec| put_follows(rec.buf, span, follows));
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let parent = ctx.event_span(event).map_or(0, nearest_recorded);
+        let t = self.shared.now();
+        let meta = event.metadata();
+        emit(&self.shared, |rec| {
+            let (callsite, redact) = rec.callsite(meta);
+            put_event(rec.buf, parent, callsite, t, rec.thread);
+            let mut enc = FieldEncoder::new(rec.buf, redact);
+            event.record(&mut enc);
+            enc.finish();
+        });
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let span = number_of(id, &ctx);
+        if span != 0 {
+            let t = self.shared.now();
+            emit(&self.shared, |rec| {
+                put_enter_exit(rec.buf, true, span, t, rec.thread)
+            });
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        let span = number_of(id, &ctx);
+        if span != 0 {
+            let t = self.shared.now();
+            emit(&self.shared, |rec| {
+                put_enter_exit(rec.buf, false, span, t, rec.thread)
+            });
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let span = number_of(&id, &ctx);
+        if span != 0 {
+            let t = self.shared.now();
+            emit(&self.shared, |rec| put_close(rec.buf, span, t));
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! Setting a trace up and finishing it: [`layer`], [`Builder`], [`Guard`].
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+use super::BhtLayer;
+use super::shared::{Counters, Msg, Shared, Tables};
+use crate::envelope::{ConvertStats, convert};
+use crate::error::Error;
+use crate::journal::writer::{Writer, WriterOutcome};
+use crate::journal::{ProcessInfo, WriterStats, encode_preamble, journal_path};
+
+/// Starts recording into `path` with the default settings.
+///
+/// Returns the layer to add to a subscriber and the [`Guard`] that finishes
+/// the trace when dropped. While the app runs, records go to a journal beside
+/// `path` (extension `bhtj`); when the guard is dropped, the journal becomes
+/// the envelope at `path`.
+///
+/// # Errors
+/// The journal file cannot be created, or the writer thread cannot start.
+///
+/// ```no_run
+/// use tracing_subscriber::prelude::*;
+/// # fn main() -> Result<(), bhtrace::Error> {
+/// let (layer, _guard) = bhtrace::layer("app.bht")?;
+/// tracing_subscriber::registry().with(layer).init();
+/// tracing::info_span!("request", id = 7).in_scope(|| tracing::info!("handled"));
+/// # Ok(()) }
+/// ```
+pub fn layer(path: impl AsRef<Path>) -> Result<(BhtLayer, Guard), Error> {
+    Builder::new(path).build()
+}
+
+/// Settings for a trace. Every setting has a default:
+///
+/// | setting | default | meaning |
+/// |---|---|---|
+/// | [`lossy`](Builder::lossy) | `false` | when the writer falls behind: `false` blocks the app thread (nothing lost), `true` drops and counts |
+/// | [`channel_capacity`](Builder::channel_capacity) | 64 | batches in flight to the writer |
+/// | [`batch_bytes`](Builder::batch_bytes) | 16 KiB | a thread's buffer is sent when it reaches this size |
+/// | [`flush_interval`](Builder::flush_interval) | 100 ms | the longest time a record waits before it is in the journal file |
+/// | [`service_name`](Builder::service_name) | none | the process's service name, kept in the header |
+/// | [`keep_journal`](Builder::keep_journal) | `false` | keep the journal after converting it |
+/// | [`redact_fields`](Builder::redact_fields) | none | field names whose values are replaced by `[redacted]` |
+///
+/// ```no_run
+/// use std::time::Duration;
+/// # fn main() -> Result<(), bhtrace::Error> {
+/// let (layer, guard) = bhtrace::Builder::new("app.bht")
+///     .lossy(false)
+///     .flush_interval(Duration::from_millis(50))
+///     .service_name("checkout")
+///     .redact_fields(["password", "authorization"])
+///     .build()?;
+/// # drop((layer, guard)); Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    path: PathBuf,
+    lossy: bool,
+    channel_capacity: usize,
+    batch_bytes: usize,
+    flush_interval: Duration,
+    service_name: Option<String>,
+    keep_journal: bool,
+    redact: Vec<String>,
+}
+
+impl Builder {
+    /// Settings for a trace written to `path`, all at their defaults.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Builder {
+            path: path.as_ref().to_owned(),
+            lossy: false,
+            channel_capacity: 64,
+            batch_bytes: 16 << 10,
+            flush_interval: Duration::from_millis(100),
+            service_name: None,
+            keep_journal: false,
+            redact: Vec::new(),
+        }
+    }
+
+    /// `false` (the default): an app thread whose batch finds the channel
+    /// full waits for the writer, so nothing is lost. `true`: the batch is
+    /// dropped and its records counted; the count is written into the trace.
+    pub fn lossy(mut self, lossy: bool) -> Self {
+        self.lossy = lossy;
+        self
+    }
+
+    /// How many batches may wait for the writer (at least 1).
+    pub fn channel_capacity(mut self, batches: usize) -> Self {
+        self.channel_capacity = batches.max(1);
+        self
+    }
+
+    /// The size at which a thread's buffer is handed to the writer (at least
+    /// 64 bytes). Smaller batches reach the journal sooner but cost more
+    /// channel operations.
+    pub fn batch_bytes(mut self, bytes: usize) -> Self {
+        self.batch_bytes = bytes.max(64);
+        self
+    }
+
+    /// The longest a record stays in memory before the writer hands it to
+    /// the operating system: what a process killed with SIGKILL can lose.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The service this process is, recorded in the header.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// Keep the journal after it has been converted into the envelope.
+    pub fn keep_journal(mut self, keep: bool) -> Self {
+        self.keep_journal = keep;
+        self
+    }
+
+    /// Replace the values of fields with these names by `[redacted]` on the
+    /// app thread, before they reach any buffer or file.
+    pub fn redact_fields<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.redact.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Creates the journal, starts the writer thread and returns the layer
+    /// and its guard.
+    ///
+    /// # Errors
+    /// The journal cannot be created or written, or the writer thread
+    /// cannot be started.
+    pub fn build(self) -> Result<(BhtLayer, Guard), Error> {
+        static INSTANCES: AtomicU64 = AtomicU64::new(1);
+
+        let journal = journal_path(&self.path);
+        let origin = Instant::now();
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let process = ProcessInfo {
+            pid: std::process::id(),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            service_name: self.service_name.clone(),
+            wall_start_unix_ns: wall,
+            writer_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let mut file = create_private(&journal).map_err(|e| Error::io(&journal, e))?;
+        let preamble = encode_preamble(&process);
+        file.write_all(&preamble)
+            .map_err(|e| Error::io(&journal, e))?;
+
+        let (tx, rx) = crossbeam_channel::bounded(self.channel_capacity);
+        let (spare_tx, spare_rx) = crossbeam_channel::bounded(self.channel_capacity + 8);
+        let shared = Arc::new(Shared {
+            instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
+            origin,
+            lossy: self.lossy,
+            batch_bytes: self.batch_bytes,
+            flush_interval: self.flush_interval,
+            tx,
+            spare_tx,
+            spare_rx,
+            closed: AtomicBool::new(false),
+            buffers: Mutex::new(Vec::new()),
+            tables: Mutex::new(Tables::default()),
+            next_span_block: AtomicU64::new(1),
+            counters: Counters::default(),
+            redact: self.redact,
+        });
+        let writer = Writer::new(
+            Arc::clone(&shared),
+            rx,
+            file,
+            journal.clone(),
+            preamble.len() as u64,
+        );
+        let handle = std::thread::Builder::new()
+            .name("bhtrace-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|_| Error::WriterThread("could not be started"))?;
+        let guard = Guard {
+            inner: Some(GuardInner {
+                shared: Arc::clone(&shared),
+                writer: handle,
+                envelope: self.path,
+                journal,
+                keep_journal: self.keep_journal,
+            }),
+        };
+        Ok((BhtLayer::new(shared), guard))
+    }
+}
+
+/// Creates `path` for writing, readable by the owner only on Unix: traces
+/// carry whatever the app put in its fields.
+pub(crate) fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+}
+
+/// Finishes the trace when dropped: stops recording, waits for the writer
+/// to write everything, and converts the journal into the envelope.
+///
+/// Keep it alive for as long as the app should be traced, usually by binding
+/// it in `main`: `let _guard = …;`. **`let _ = bhtrace::layer(…)?` drops it
+/// at once** and the trace ends before it started. Dropping reports failures
+/// on stderr; call [`Guard::finish`] to get them as a `Result` instead.
+///
+/// ```no_run
+/// # fn main() -> Result<(), bhtrace::Error> {
+/// let (layer, guard) = bhtrace::layer("app.bht")?;
+/// // … install `layer`, run the app …
+/// # drop(layer);
+/// let done = guard.finish()?;
+/// println!("{} records in {}", done.writer.records_written, done.envelope.display());
+/// # Ok(()) }
+/// ```
+#[must_use = "dropping the guard ends the trace at once: bind it with `let _guard = …`, not `let _ = …`"]
+#[derive(Debug)]
+pub struct Guard {
+    inner: Option<GuardInner>,
+}
+
+#[derive(Debug)]
+struct GuardInner {
+    shared: Arc<Shared>,
+    writer: JoinHandle<WriterOutcome>,
+    envelope: PathBuf,
+    journal: PathBuf,
+    keep_journal: bool,
+}
+
+/// What a finished trace produced.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Finished {
+    /// Where the envelope was written.
+    pub envelope: PathBuf,
+    /// The writer's final counters.
+    pub writer: WriterStats,
+    /// What the conversion found and wrote.
+    pub convert: ConvertStats,
+}
+
+impl Guard {
+    /// The capture counters, read while the app runs.
+    pub fn stats(&self) -> WriterStats {
+        self.inner
+            .as_ref()
+            .map(|g| g.shared.counters.snapshot())
+            .unwrap_or_default()
+    }
+
+    /// The journal file being written.
+    pub fn journal_path(&self) -> Option<&Path> {
+        self.inner.as_ref().map(|g| g.journal.as_path())
+    }
+
+    /// Writes every record produced so far into the journal and returns
+    /// once it is there (records a thread is producing at this moment may
+    /// follow at the next flush).
+    ///
+    /// # Errors
+    /// The writer thread is gone.
+    pub fn flush(&self) -> Result<(), Error> {
+        let Some(g) = self.inner.as_ref() else {
+            return Ok(());
+        };
+        let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
+        g.shared
+            .tx
+            .send(Msg::Flush(ack_tx))
+            .map_err(|_| Error::WriterThread("has stopped"))?;
+        ack_rx
+            .recv()
+            .map_err(|_| Error::WriterThread("has stopped"))
+    }
+
+    /// Ends the trace and returns what it produced.
+    ///
+    /// # Errors
+    /// The writer met write errors (the envelope is still written from what
+    /// reached the journal), the writer thread panicked, or the conversion
+    /// failed.
+    pub fn finish(mut self) -> Result<Finished, Error> {
+        match self.inner.take() {
+            Some(inner) => inner.finish(),
+            None => Err(Error::WriterThread("was already finished")),
+        }
+    }
+}
+
+impl GuardInner {
+    fn finish(self) -> Result<Finished, Error> {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        let _ = self.shared.tx.send(Msg::Shutdown);
+        let outcome = self
+            .writer
+            .join()
+            .map_err(|_| Error::WriterThread("panicked"))?;
+        let writer = self.shared.counters.snapshot();
+        let convert = convert(&self.journal, &self.envelope)?;
+        if !self.keep_journal {
+            let _ = std::fs::remove_file(&self.journal);
+        }
+        if let Some(first) = outcome.first_error {
+            return Err(Error::Writer {
+                errors: outcome.write_errors,
+                first: first.to_string(),
+            });
+        }
+        Ok(Finished {
+            envelope: self.envelope,
+            writer,
+            convert,
+        })
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            let path = inner.envelope.clone();
+            if let Err(e) = inner.finish() {
+                eprintln!(
+                    "bhtrace: could not finish the trace {}: {e}",
+                    path.display()
+                );
+            }
+        }
+    }
+}

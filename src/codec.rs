@@ -1,0 +1,234 @@
+//! The byte-level codec shared by the journal and the envelope: LEB128
+//! varints, zigzag, fixed little-endian integers, and a bounds-checked
+//! cursor that turns every short read into a typed error instead of a panic.
+//!
+//! Writers append to a `Vec<u8>` that the caller reuses; nothing here
+//! allocates except to grow that vector.
+
+use crate::error::{Error, Section};
+
+/// Appends `v` as an unsigned LEB128 varint (1 to 10 bytes).
+#[inline]
+pub(crate) fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+/// `v` as a varint in a fixed array, with the number of bytes used.
+pub(crate) fn uvarint_array(mut v: u64) -> ([u8; 10], usize) {
+    let mut out = [0u8; 10];
+    let mut n = 0;
+    while v >= 0x80 {
+        out[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    out[n] = v as u8;
+    (out, n + 1)
+}
+
+/// Number of bytes `put_uvarint(v)` writes.
+#[cfg(test)]
+#[inline]
+pub(crate) fn uvarint_len(v: u64) -> usize {
+    // 1 byte per started group of 7 bits, at least one.
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+/// Maps signed to unsigned so that small magnitudes stay small.
+#[inline]
+pub(crate) fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Inverse of [`zigzag`].
+#[inline]
+pub(crate) fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Appends a length-prefixed byte string.
+#[inline]
+pub(crate) fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
+    put_uvarint(buf, bytes.len() as u64);
+    buf.extend_from_slice(bytes);
+}
+
+/// A read position inside one section of a file, with every read checked.
+///
+/// `base` is the absolute file offset of `data[0]`, so errors name the
+/// offset in the file where decoding failed.
+#[derive(Debug, Clone)]
+pub(crate) struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+    base: u64,
+    section: Section,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(data: &'a [u8], base: u64, section: Section) -> Self {
+        Cursor {
+            data,
+            pos: 0,
+            base,
+            section,
+        }
+    }
+
+    /// Bytes not yet consumed.
+    pub(crate) fn remaining(&self) -> usize {
+        self.data.len() - self.pos
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pos >= self.data.len()
+    }
+
+    /// Position relative to the start of the slice.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Absolute file offset of the next byte.
+    pub(crate) fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// The bytes between `from` (a previous `pos()`) and the current position.
+    pub(crate) fn since(&self, from: usize) -> &'a [u8] {
+        &self.data[from.min(self.pos)..self.pos]
+    }
+
+    /// A typed error at the current position.
+    pub(crate) fn corrupt(&self, what: &'static str) -> Error {
+        Error::Corrupt {
+            section: self.section,
+            offset: self.offset(),
+            what,
+        }
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, Error> {
+        let b = *self
+            .data
+            .get(self.pos)
+            .ok_or_else(|| self.corrupt("unexpected end of data"))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
+        if n > self.remaining() {
+            return Err(self.corrupt("length runs past the end of its section"));
+        }
+        let s = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        let s = self.take(N)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+
+    pub(crate) fn u32_le(&mut self) -> Result<u32, Error> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    pub(crate) fn uvarint(&mut self) -> Result<u64, Error> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            let low = u64::from(b & 0x7f);
+            if shift == 63 && low > 1 {
+                return Err(self.corrupt("varint overflows 64 bits"));
+            }
+            v |= low << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(self.corrupt("varint longer than 10 bytes"))
+    }
+
+    /// A varint that must fit a `u32`.
+    pub(crate) fn uvarint32(&mut self) -> Result<u32, Error> {
+        u32::try_from(self.uvarint()?).map_err(|_| self.corrupt("value does not fit 32 bits"))
+    }
+
+    /// A length-prefixed byte string; the length is checked against what is
+    /// left before anything is sliced.
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], Error> {
+        let len = self.uvarint()?;
+        if len > self.remaining() as u64 {
+            return Err(self.corrupt("string length runs past the end of its section"));
+        }
+        self.take(len as usize)
+    }
+
+    pub(crate) fn str(&mut self) -> Result<&'a str, Error> {
+        let b = self.bytes()?;
+        std::str::from_utf8(b).map_err(|_| self.corrupt("string is not UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn uvarint_round_trips(v: u64) {
+            let mut buf = Vec::new();
+            put_uvarint(&mut buf, v);
+            prop_assert_eq!(buf.len(), uvarint_len(v));
+            let mut c = Cursor::new(&buf, 0, Section::Journal);
+            prop_assert_eq!(c.uvarint().unwrap(), v);
+            prop_assert!(c.is_empty());
+        }
+
+        #[test]
+        fn zigzag_round_trips(v: i64) {
+            prop_assert_eq!(unzigzag(zigzag(v)), v);
+        }
+
+        #[test]
+        fn cursor_never_panics(data: Vec<u8>) {
+            let mut c = Cursor::new(&data, 0, Section::Journal);
+            while !c.is_empty() {
+                if c.str().is_err() { break; }
+            }
+        }
+    }
+
+    #[test]
+    fn overlong_varint_is_an_error() {
+        let buf = [0xffu8; 11];
+        let mut c = Cursor::new(&buf, 100, Section::Index);
+        let err = c.uvarint().unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Corrupt {
+                section: Section::Index,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn hostile_string_length_is_rejected_before_slicing() {
+        let mut buf = Vec::new();
+        put_uvarint(&mut buf, 4 << 30);
+        buf.extend_from_slice(b"abc");
+        let mut c = Cursor::new(&buf, 0, Section::Strings);
+        assert!(c.bytes().is_err());
+    }
+}

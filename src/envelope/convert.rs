@@ -1,0 +1,993 @@
+//! Journal → envelope.
+//!
+//! Pass 1 streams the journal and keeps only per-span structure (times,
+//! parent, flags, payload size): memory grows with the number of spans, not
+//! with their payload. The tree is then laid out in preorder and the
+//! structure sections are written. Pass 2 streams the journal again and
+//! scatters each payload item into its span's block, through a window of at
+//! most [`WINDOW`] bytes: a payload larger than that takes one more pass per
+//! window instead of more memory. The result goes to a temporary name and
+//! is renamed into place.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::hash::BuildHasherDefault;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::layout::*;
+use crate::capture::local::AddrHasher;
+use crate::capture::setup::create_private;
+use crate::codec::{Cursor, put_bytes, put_uvarint};
+use crate::error::{Error, Section};
+use crate::journal::RecoverStats;
+use crate::journal::read::FrameReader;
+use crate::journal::record::{KIND_SPAN, RecordRef, next_record};
+use crate::value::{RawValue, get_fields};
+
+/// The most payload bytes held in memory at once while converting.
+const WINDOW: u64 = 32 << 20;
+const OPEN: u64 = u64::MAX;
+const NONE: u32 = u32::MAX;
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<AddrHasher>>;
+
+/// What a conversion read and wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConvertStats {
+    /// Spans in the envelope.
+    pub spans: u32,
+    /// Top-level spans (traces).
+    pub roots: u32,
+    /// Events, inside spans or not.
+    pub events: u64,
+    /// Journal records read.
+    pub records: u64,
+    /// Spans never closed, ended at the last time seen and flagged.
+    pub incomplete_spans: u32,
+    /// Records that referred to a span whose creation was lost.
+    pub orphan_records: u64,
+    /// Records the capture reported dropped.
+    pub records_dropped: u64,
+    /// How reading the journal went (torn tail, where it stopped).
+    pub journal: RecoverStats,
+    /// Size of the envelope written.
+    pub envelope_bytes: u64,
+    /// Bytes of the structure (header, tables, index): what `open` reads.
+    pub structure_bytes: u64,
+    /// Bytes of payload blocks.
+    pub payload_bytes: u64,
+    /// How many times the journal was read (1 + payload windows).
+    pub journal_passes: u32,
+}
+
+/// Converts a journal into an envelope: the journal a crashed process left
+/// behind, or one kept with [`Builder::keep_journal`](crate::Builder::keep_journal).
+///
+/// Reads up to the journal's last whole frame; spans never closed end at
+/// the last time seen and are flagged incomplete; the dropped-record count
+/// carries into the header. `out` appears only when complete.
+///
+/// # Errors
+/// The journal cannot be read or is not a journal, or `out` cannot be
+/// written. A torn tail is not an error: see [`ConvertStats::journal`].
+///
+/// ```no_run
+/// # fn main() -> Result<(), bhtrace::Error> {
+/// let stats = bhtrace::recover("app.bhtj", "app.bht")?;
+/// println!("{} spans, {} incomplete", stats.spans, stats.incomplete_spans);
+/// # Ok(()) }
+/// ```
+pub fn recover(journal: impl AsRef<Path>, out: impl AsRef<Path>) -> Result<ConvertStats, Error> {
+    convert_impl(journal.as_ref(), out.as_ref(), &mut |_, _| {})
+}
+
+/// [`recover`], calling `progress(done, total)` with journal bytes as it goes.
+///
+/// # Errors
+/// As [`recover`].
+pub fn recover_with_progress(
+    journal: impl AsRef<Path>,
+    out: impl AsRef<Path>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ConvertStats, Error> {
+    convert_impl(journal.as_ref(), out.as_ref(), progress)
+}
+
+pub(crate) fn convert(journal: &Path, out: &Path) -> Result<ConvertStats, Error> {
+    convert_impl(journal, out, &mut |_, _| {})
+}
+
+/// Per-span state of pass 1. A slot is created by the first record naming
+/// a span number; it is a real span once its NEW_SPAN record is seen.
+#[derive(Debug, Clone)]
+struct Acc {
+    number: u64,
+    parent: u64,
+    start: u64,
+    end: u64,
+    busy: u64,
+    payload: u64,
+    /// Event bytes, moved to the orphan block if the span never appears.
+    event_bytes: u64,
+    records: u64,
+    enter_t: u64,
+    /// Journal callsite number (1-based); 0 until NEW_SPAN is seen.
+    callsite: u32,
+    thread: u32,
+    service: u32,
+    enter_thread: u32,
+    depth: u32,
+    flags: u32,
+}
+
+impl Acc {
+    fn new(number: u64) -> Self {
+        Acc {
+            number,
+            parent: 0,
+            start: 0,
+            end: OPEN,
+            busy: 0,
+            payload: 0,
+            event_bytes: 0,
+            records: 0,
+            enter_t: 0,
+            callsite: 0,
+            thread: 0,
+            service: NONE,
+            enter_thread: 0,
+            depth: 0,
+            flags: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Cs {
+    kind: u8,
+    level: u8,
+    name: u32,
+    target: u32,
+    module: Option<u32>,
+    file: Option<u32>,
+    line: u32,
+    fields: Vec<u32>,
+    service_idx: Option<u8>,
+    error_idx: Option<u8>,
+    status_idx: Option<u8>,
+}
+
+#[derive(Debug, Default)]
+struct Interner {
+    map: HashMap<String, u32>,
+    list: Vec<String>,
+}
+
+impl Interner {
+    fn get(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.map.get(s) {
+            return i;
+        }
+        let i = self.list.len() as u32;
+        self.list.push(s.to_owned());
+        self.map.insert(s.to_owned(), i);
+        i
+    }
+}
+
+/// A field value seen on a span before its creation record.
+#[derive(Debug)]
+enum Pending {
+    Str(String),
+    Bool(bool),
+    Other,
+}
+
+#[derive(Debug, Default)]
+struct Pass1 {
+    spans: Vec<Acc>,
+    map: FastMap<u64, u32>,
+    callsites: Vec<Cs>,
+    /// Per thread: name string id + 1 (0 = unnamed).
+    threads: Vec<u32>,
+    strings: Interner,
+    /// Enter state of spans entered on a second thread at once.
+    overflow: FastMap<(u32, u32), (u32, u64)>,
+    pending: Vec<(u32, u8, Pending)>,
+    orphan_bytes: u64,
+    events: u64,
+    records: u64,
+    orphan_records: u64,
+    dropped: u64,
+    clean: bool,
+    last_t: u64,
+    /// The file offset of the first record that did not decode, if any.
+    valid_end: u64,
+}
+
+impl Pass1 {
+    fn slot(&mut self, number: u64) -> u32 {
+        let spans = &mut self.spans;
+        *self.map.entry(number).or_insert_with(|| {
+            spans.push(Acc::new(number));
+            (spans.len() - 1) as u32
+        })
+    }
+
+    fn callsite(&self, id: u32) -> Option<&Cs> {
+        self.callsites.get((id as usize).wrapping_sub(1))
+    }
+
+    fn see(&mut self, t: u64) {
+        self.last_t = self.last_t.max(t);
+    }
+
+    /// Looks at a span's fields for its service and error markers.
+    fn scan_fields(&mut self, slot: u32, fields: &[u8], offset: u64) -> Result<(), Error> {
+        let cs = self.spans[slot as usize].callsite;
+        let mut c = Cursor::new(fields, offset, Section::Journal);
+        let known = self
+            .callsite(cs)
+            .map(|cs| (cs.service_idx, cs.error_idx, cs.status_idx));
+        let mut found: Vec<(u8, Pending)> = Vec::new();
+        get_fields(&mut c, |idx, v| {
+            let interesting = match known {
+                Some((s, e, st)) => [s, e, st].contains(&Some(idx)),
+                None => true,
+            };
+            if interesting {
+                found.push((
+                    idx,
+                    match v {
+                        RawValue::Str(s) => Pending::Str(s.to_owned()),
+                        RawValue::Bool(b) => Pending::Bool(b),
+                        _ => Pending::Other,
+                    },
+                ));
+            }
+            Ok(())
+        })?;
+        for (idx, v) in found {
+            if known.is_some() {
+                self.apply_field(slot, idx, &v);
+            } else {
+                self.pending.push((slot, idx, v));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_field(&mut self, slot: u32, idx: u8, v: &Pending) {
+        let Some(cs) = self.callsite(self.spans[slot as usize].callsite) else {
+            return;
+        };
+        let (service_idx, error_idx, status_idx) = (cs.service_idx, cs.error_idx, cs.status_idx);
+        let acc_flags_error = match v {
+            _ if Some(idx) == error_idx => !matches!(v, Pending::Bool(false)),
+            Pending::Str(s) if Some(idx) == status_idx => s.eq_ignore_ascii_case("error"),
+            _ => false,
+        };
+        if Some(idx) == service_idx {
+            if let Pending::Str(s) = v {
+                let id = self.strings.get(s);
+                self.spans[slot as usize].service = id;
+            }
+        }
+        if acc_flags_error {
+            self.spans[slot as usize].flags |= FLAG_ERROR;
+        }
+    }
+
+    fn add_payload(&mut self, number: u64, bytes: u64, is_event: bool) -> u32 {
+        let slot = self.slot(number);
+        let acc = &mut self.spans[slot as usize];
+        acc.payload += bytes;
+        acc.records += 1;
+        if is_event {
+            acc.event_bytes += bytes;
+        }
+        slot
+    }
+
+    fn record(&mut self, rec: RecordRef<'_>, offset: u64) -> Result<(), Error> {
+        self.records += 1;
+        match rec {
+            RecordRef::Callsite(d) => {
+                if d.id as usize != self.callsites.len() + 1 {
+                    self.orphan_records += 1;
+                    return Ok(());
+                }
+                let pos = |name: &str| d.fields.iter().position(|f| *f == name).map(|i| i as u8);
+                let cs = Cs {
+                    kind: d.kind,
+                    level: d.level,
+                    name: self.strings.get(d.name),
+                    target: self.strings.get(d.target),
+                    module: (!d.module.is_empty()).then(|| self.strings.get(d.module)),
+                    file: (!d.file.is_empty()).then(|| self.strings.get(d.file)),
+                    line: d.line,
+                    fields: d.fields.iter().map(|f| self.strings.get(f)).collect(),
+                    service_idx: pos("service"),
+                    error_idx: pos("error"),
+                    status_idx: pos("otel.status_code"),
+                };
+                self.callsites.push(cs);
+            }
+            RecordRef::Thread { thread, name } => {
+                if thread as usize == self.threads.len() + 1 {
+                    let id = if name.is_empty() {
+                        0
+                    } else {
+                        self.strings.get(name) + 1
+                    };
+                    self.threads.push(id);
+                } else {
+                    self.orphan_records += 1;
+                }
+            }
+            RecordRef::NewSpan {
+                span,
+                parent,
+                callsite,
+                t,
+                thread,
+                fields,
+            } => {
+                let valid = self.callsite(callsite).is_some_and(|c| c.kind == KIND_SPAN);
+                let slot = self.slot(span);
+                let acc = &mut self.spans[slot as usize];
+                if acc.callsite != 0 || !valid || span == 0 {
+                    self.orphan_records += 1;
+                    return Ok(());
+                }
+                acc.callsite = callsite;
+                acc.parent = parent;
+                acc.start = t;
+                acc.thread = thread;
+                acc.payload += 1 + fields.len() as u64;
+                acc.records += 1;
+                self.see(t);
+                self.scan_fields(slot, fields, offset)?;
+            }
+            RecordRef::Record { span, fields } => {
+                let slot = self.add_payload(span, 1 + fields.len() as u64, false);
+                self.scan_fields(slot, fields, offset)?;
+            }
+            RecordRef::Follows { span, .. } => {
+                let slot = self.add_payload(span, 5, false);
+                self.spans[slot as usize].flags |= FLAG_FOLLOWS;
+            }
+            RecordRef::Enter {
+                span,
+                t,
+                thread,
+                body,
+            } => {
+                self.see(t);
+                let slot = self.add_payload(span, 1 + body.len() as u64, false);
+                let acc = &mut self.spans[slot as usize];
+                if acc.depth == 0 {
+                    acc.enter_thread = thread;
+                    acc.enter_t = t;
+                    acc.depth = 1;
+                } else if acc.enter_thread == thread {
+                    acc.depth += 1;
+                } else {
+                    let e = self.overflow.entry((slot, thread)).or_insert((0, t));
+                    if e.0 == 0 {
+                        e.1 = t;
+                    }
+                    e.0 += 1;
+                }
+            }
+            RecordRef::Exit {
+                span,
+                t,
+                thread,
+                body,
+            } => {
+                self.see(t);
+                let slot = self.add_payload(span, 1 + body.len() as u64, false);
+                let acc = &mut self.spans[slot as usize];
+                if acc.depth > 0 && acc.enter_thread == thread {
+                    acc.depth -= 1;
+                    if acc.depth == 0 {
+                        acc.busy += t.saturating_sub(acc.enter_t);
+                    }
+                } else if let Some(e) = self.overflow.get_mut(&(slot, thread)) {
+                    if e.0 > 0 {
+                        e.0 -= 1;
+                        if e.0 == 0 {
+                            acc.busy += t.saturating_sub(e.1);
+                        }
+                    }
+                }
+            }
+            RecordRef::Close { span, t } => {
+                self.see(t);
+                let slot = self.slot(span);
+                let acc = &mut self.spans[slot as usize];
+                acc.end = t;
+                acc.records += 1;
+            }
+            RecordRef::Event {
+                parent,
+                callsite,
+                t,
+                body,
+                ..
+            } => {
+                self.see(t);
+                self.events += 1;
+                let error = self.callsite(callsite).is_some_and(|c| c.level == 4);
+                if parent == 0 {
+                    self.orphan_bytes += 1 + body.len() as u64;
+                } else {
+                    let slot = self.add_payload(parent, 1 + body.len() as u64, true);
+                    if error {
+                        self.spans[slot as usize].flags |= FLAG_ERROR;
+                    }
+                }
+            }
+            RecordRef::Dropped { total } => self.dropped = self.dropped.max(total),
+            RecordRef::End { t } => {
+                self.see(t);
+                self.clean = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Streams every decodable record of the journal to `f`, stopping at the
+/// first torn or corrupt frame, or at `limit` (a file offset).
+fn for_each_record(
+    path: &Path,
+    limit: u64,
+    progress: &mut dyn FnMut(u64),
+    mut f: impl FnMut(RecordRef<'_>, u64) -> Result<(), Error>,
+) -> Result<(FrameReader, u64), Error> {
+    let mut frames = FrameReader::open(path)?;
+    let mut valid_end = u64::MAX;
+    let mut records = 0u64;
+    'frames: while let Some((frame, offset)) = frames.next_frame()? {
+        let mut c = Cursor::new(frame, offset, Section::Journal);
+        let mut n = 0u64;
+        while !c.is_empty() {
+            let at = c.offset();
+            if at >= limit {
+                break 'frames;
+            }
+            match next_record(&mut c) {
+                Ok(rec) => {
+                    f(rec, at)?;
+                    n += 1;
+                }
+                Err(e) => {
+                    valid_end = at;
+                    records += n;
+                    frames.count_records(records);
+                    frames.stop_bad_record(&e);
+                    return Ok((frames, valid_end));
+                }
+            }
+        }
+        records += n;
+        progress(frames.stats().stopped_at);
+    }
+    frames.count_records(records);
+    Ok((frames, valid_end))
+}
+
+fn convert_impl(
+    journal: &Path,
+    out: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ConvertStats, Error> {
+    // Pass 1: structure.
+    let mut p = Pass1::default();
+    let file_len = std::fs::metadata(journal)
+        .map_err(|e| Error::io(journal, e))?
+        .len();
+    let mut total = file_len.saturating_mul(2);
+    let (frames, valid_end) = for_each_record(
+        journal,
+        u64::MAX,
+        &mut |done| progress(done, total),
+        |rec, at| p.record(rec, at),
+    )?;
+    p.valid_end = valid_end;
+    let journal_stats = frames.stats().clone();
+    let process = frames.process().clone();
+    drop(frames);
+
+    let layout = Layout::build(&mut p);
+    let structure = layout.structure_bytes(&p);
+    let payload_total = layout.payload_total;
+    let windows = payload_total.div_ceil(WINDOW).max(1);
+    total = file_len.saturating_mul(1 + windows);
+
+    let header = TraceHeader {
+        process,
+        spans: layout.order.len() as u32,
+        roots: layout.roots.len() as u32,
+        events: p.events,
+        threads: p.threads.len() as u32,
+        callsites: p.callsites.len() as u32,
+        strings: p.strings.list.len() as u32,
+        services: layout.services.len() as u32,
+        records_dropped: p.dropped,
+        incomplete_spans: layout.incomplete,
+        orphan_records: p.orphan_records + layout.ghost_records,
+        clean_shutdown: p.clean,
+        journal_torn: journal_stats.torn_tail,
+        end_ns: p.last_t,
+    };
+    let info = postcard::to_stdvec(&header).map_err(|_| Error::Corrupt {
+        section: Section::Header,
+        offset: 0,
+        what: "header does not encode",
+    })?;
+    let header_len = (SECTION_TABLE_LEN + info.len()) as u64;
+    let mut offset = PREAMBLE_LEN + header_len;
+    let mut extents = [Extent::default(); SECTION_COUNT];
+    for (i, part) in structure.parts.iter().enumerate() {
+        extents[i] = Extent {
+            offset,
+            len: part.len() as u64,
+        };
+        offset += part.len() as u64;
+    }
+    let structure_end = offset;
+    extents[S_PAYLOAD] = Extent {
+        offset,
+        len: payload_total,
+    };
+    extents[S_ORPHANS] = Extent {
+        offset: offset + layout.orphan_start,
+        len: payload_total - layout.orphan_start,
+    };
+
+    let mut head = Vec::with_capacity(structure_end as usize);
+    head.extend_from_slice(&MAGIC);
+    head.extend_from_slice(&ENVELOPE_VERSION.to_le_bytes());
+    head.extend_from_slice(&(header_len as u32).to_le_bytes());
+    for e in &extents {
+        head.extend_from_slice(&e.offset.to_le_bytes());
+        head.extend_from_slice(&e.len.to_le_bytes());
+    }
+    head.extend_from_slice(&info);
+    let header_crc = crc32fast::hash(&head[PREAMBLE_LEN as usize..]);
+    let structure_start = head.len();
+    for part in &structure.parts {
+        head.extend_from_slice(part);
+    }
+    let structure_crc = crc32fast::hash(&head[structure_start..]);
+    drop(structure);
+
+    let tmp = tmp_path(out);
+    let result = (|| {
+        let mut file = create_private(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        file.write_all(&head).map_err(|e| Error::io(&tmp, e))?;
+        let payload_crc = pass2(
+            journal,
+            &p,
+            &layout,
+            &mut file,
+            &tmp,
+            valid_end,
+            &mut |pass, done| progress(file_len * (1 + pass) + done, total),
+        )?;
+        let file_len_out = structure_end + payload_total + TRAILER_LEN;
+        let mut trailer = Vec::with_capacity(TRAILER_LEN as usize);
+        trailer.extend_from_slice(&header_crc.to_le_bytes());
+        trailer.extend_from_slice(&structure_crc.to_le_bytes());
+        trailer.extend_from_slice(&payload_crc.to_le_bytes());
+        trailer.extend_from_slice(&0u32.to_le_bytes());
+        trailer.extend_from_slice(&file_len_out.to_le_bytes());
+        trailer.extend_from_slice(&END_MAGIC);
+        file.write_all(&trailer).map_err(|e| Error::io(&tmp, e))?;
+        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
+        Ok(file_len_out)
+    })();
+    let envelope_bytes = match result {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    progress(total, total);
+    Ok(ConvertStats {
+        spans: header.spans,
+        roots: header.roots,
+        events: p.events,
+        records: p.records,
+        incomplete_spans: layout.incomplete,
+        orphan_records: header.orphan_records,
+        records_dropped: p.dropped,
+        journal: journal_stats,
+        envelope_bytes,
+        structure_bytes: structure_end,
+        payload_bytes: payload_total,
+        journal_passes: 1 + if payload_total > 0 { windows as u32 } else { 0 },
+    })
+}
+
+fn tmp_path(out: &Path) -> PathBuf {
+    let mut name = out
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".tmp");
+    out.with_file_name(name)
+}
+
+/// The tree laid out in preorder, with every offset the writer needs.
+#[derive(Debug, Default)]
+struct Layout {
+    /// Row → slot.
+    order: Vec<u32>,
+    /// Slot → row (NONE for slots that never became spans).
+    row_of: Vec<u32>,
+    rows: Vec<Row>,
+    roots: Vec<u32>,
+    /// Service string id → rows, ascending.
+    services: Vec<(u32, Vec<u32>)>,
+    /// Slot → where its block starts in the payload section.
+    block_start: Vec<u64>,
+    orphan_start: u64,
+    payload_total: u64,
+    incomplete: u32,
+    ghost_records: u64,
+}
+
+struct Structure {
+    parts: [Vec<u8>; 6],
+}
+
+impl Layout {
+    fn build(p: &mut Pass1) -> Layout {
+        let n = p.spans.len();
+        let end_t = p.last_t;
+        // Values recorded before their span's creation record arrived.
+        for (slot, idx, v) in std::mem::take(&mut p.pending) {
+            p.apply_field(slot, idx, &v);
+        }
+        let overflow = std::mem::take(&mut p.overflow);
+        let mut layout = Layout::default();
+        let real: Vec<bool> = p.spans.iter().map(|a| a.callsite != 0).collect();
+        for ((slot, _), (depth, t)) in overflow {
+            if depth > 0 && real[slot as usize] {
+                let acc = &mut p.spans[slot as usize];
+                acc.busy += acc.end.min(end_t).saturating_sub(t);
+            }
+        }
+        for (i, acc) in p.spans.iter_mut().enumerate() {
+            if !real[i] {
+                layout.ghost_records += acc.records;
+                p.orphan_bytes += acc.event_bytes;
+                continue;
+            }
+            if acc.end == OPEN {
+                acc.end = end_t;
+                acc.flags |= FLAG_INCOMPLETE;
+                layout.incomplete += 1;
+            }
+            acc.end = acc.end.max(acc.start);
+            if acc.depth > 0 {
+                acc.busy += acc.end.saturating_sub(acc.enter_t);
+            }
+        }
+
+        // Parents and children (CSR, children ordered by start).
+        let mut parent_slot = vec![NONE; n];
+        for (i, acc) in p.spans.iter_mut().enumerate() {
+            if !real[i] || acc.parent == 0 {
+                continue;
+            }
+            match p.map.get(&acc.parent) {
+                Some(&ps) if real[ps as usize] && ps as usize != i => parent_slot[i] = ps,
+                _ => acc.flags |= FLAG_PARENT_LOST,
+            }
+        }
+        let mut first = vec![0u32; n + 1];
+        for &ps in &parent_slot {
+            if ps != NONE {
+                first[ps as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            first[i + 1] += first[i];
+        }
+        let mut fill = first.clone();
+        let mut children = vec![0u32; first[n] as usize];
+        for (i, &ps) in parent_slot.iter().enumerate() {
+            if ps != NONE {
+                children[fill[ps as usize] as usize] = i as u32;
+                fill[ps as usize] += 1;
+            }
+        }
+        drop(fill);
+        let key = |s: &u32| (p.spans[*s as usize].start, p.spans[*s as usize].number);
+        for i in 0..n {
+            children[first[i] as usize..first[i + 1] as usize].sort_unstable_by_key(key);
+        }
+        let mut roots: Vec<u32> = (0..n as u32)
+            .filter(|&s| real[s as usize] && parent_slot[s as usize] == NONE)
+            .collect();
+        roots.sort_unstable_by_key(key);
+
+        // Preorder. Spans caught in a parent cycle (only a corrupt journal
+        // makes one) are not reached from any root: they become roots.
+        let mut row_of = vec![NONE; n];
+        let mut row_parent: Vec<u32> = Vec::with_capacity(n);
+        let mut order: Vec<u32> = Vec::with_capacity(n);
+        let mut root_rows = Vec::with_capacity(roots.len());
+        let mut stack: Vec<(u32, u32)> = Vec::new();
+        let mut visit =
+            |root: u32, order: &mut Vec<u32>, row_of: &mut Vec<u32>, row_parent: &mut Vec<u32>| {
+                stack.push((root, NONE));
+                while let Some((s, parent_row)) = stack.pop() {
+                    if row_of[s as usize] != NONE {
+                        continue;
+                    }
+                    let row = order.len() as u32;
+                    row_of[s as usize] = row;
+                    order.push(s);
+                    row_parent.push(parent_row);
+                    let kids =
+                        &children[first[s as usize] as usize..first[s as usize + 1] as usize];
+                    for &c in kids.iter().rev() {
+                        if row_of[c as usize] == NONE {
+                            stack.push((c, row));
+                        }
+                    }
+                }
+            };
+        for &r in &roots {
+            root_rows.push(order.len() as u32);
+            visit(r, &mut order, &mut row_of, &mut row_parent);
+        }
+        for s in 0..n as u32 {
+            if real[s as usize] && row_of[s as usize] == NONE {
+                p.spans[s as usize].flags |= FLAG_PARENT_LOST;
+                root_rows.push(order.len() as u32);
+                visit(s, &mut order, &mut row_of, &mut row_parent);
+            }
+        }
+        drop(children);
+        drop(first);
+
+        // Subtree sizes: children follow their parent in preorder.
+        let rows_n = order.len();
+        let mut size = vec![1u32; rows_n];
+        for r in (0..rows_n).rev() {
+            let pr = row_parent[r];
+            if pr != NONE {
+                size[pr as usize] += size[r];
+            }
+        }
+        let mut block_start = vec![0u64; n];
+        let mut at = 0u64;
+        let mut services: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut rows = Vec::with_capacity(rows_n);
+        for (r, &s) in order.iter().enumerate() {
+            let acc = &p.spans[s as usize];
+            block_start[s as usize] = at;
+            at += acc.payload;
+            let cs = &p.callsites[acc.callsite as usize - 1];
+            let service = if acc.service != NONE {
+                acc.service
+            } else {
+                cs.target
+            };
+            services.entry(service).or_default().push(r as u32);
+            rows.push(Row {
+                parent: row_parent[r],
+                subtree_end: r as u32 + size[r],
+                callsite: acc.callsite - 1,
+                service,
+                thread: acc.thread,
+                flags: acc.flags,
+                start: acc.start,
+                end: acc.end,
+                busy: acc.busy,
+                payload_end: at,
+            });
+        }
+        let mut services: Vec<(u32, Vec<u32>)> = services.into_iter().collect();
+        services.sort_unstable_by_key(|(name, _)| *name);
+        layout.orphan_start = at;
+        layout.payload_total = at + p.orphan_bytes;
+        layout.order = order;
+        layout.row_of = row_of;
+        layout.rows = rows;
+        layout.roots = root_rows;
+        layout.services = services;
+        layout.block_start = block_start;
+        layout
+    }
+
+    fn structure_bytes(&self, p: &Pass1) -> Structure {
+        let mut strings = Vec::new();
+        put_uvarint(&mut strings, p.strings.list.len() as u64);
+        for s in &p.strings.list {
+            put_bytes(&mut strings, s.as_bytes());
+        }
+        let mut callsites = Vec::new();
+        put_uvarint(&mut callsites, p.callsites.len() as u64);
+        for cs in &p.callsites {
+            callsites.push(cs.kind);
+            callsites.push(cs.level);
+            put_uvarint(&mut callsites, u64::from(cs.name));
+            put_uvarint(&mut callsites, u64::from(cs.target));
+            put_uvarint(&mut callsites, cs.module.map_or(0, |m| u64::from(m) + 1));
+            put_uvarint(&mut callsites, cs.file.map_or(0, |f| u64::from(f) + 1));
+            put_uvarint(&mut callsites, u64::from(cs.line));
+            callsites.push(cs.fields.len() as u8);
+            for &f in &cs.fields {
+                put_uvarint(&mut callsites, u64::from(f));
+            }
+        }
+        let mut threads = Vec::new();
+        put_uvarint(&mut threads, p.threads.len() as u64);
+        for &t in &p.threads {
+            put_uvarint(&mut threads, u64::from(t));
+        }
+        let mut index = Vec::with_capacity(self.rows.len() * ROW_LEN);
+        for row in &self.rows {
+            row.put(&mut index);
+        }
+        let mut roots = Vec::with_capacity(self.roots.len() * 4);
+        for r in &self.roots {
+            roots.extend_from_slice(&r.to_le_bytes());
+        }
+        let mut services = Vec::new();
+        put_uvarint(&mut services, self.services.len() as u64);
+        for (name, rows) in &self.services {
+            put_uvarint(&mut services, u64::from(*name));
+            put_uvarint(&mut services, rows.len() as u64);
+            let mut prev = 0u32;
+            for &r in rows {
+                put_uvarint(&mut services, u64::from(r - prev));
+                prev = r;
+            }
+        }
+        Structure {
+            parts: [strings, callsites, threads, index, roots, services],
+        }
+    }
+}
+
+/// A slice of the payload section held in memory while a pass fills it.
+struct Window {
+    start: u64,
+    buf: Vec<u8>,
+}
+
+impl Window {
+    /// Writes `tag` then `body` at payload offset `dest`, keeping only what
+    /// falls inside this window.
+    fn put(&mut self, dest: u64, tag: u8, body: &[u8]) {
+        self.put_bytes(dest, &[tag]);
+        self.put_bytes(dest + 1, body);
+    }
+
+    fn put_bytes(&mut self, dest: u64, bytes: &[u8]) {
+        let end = self.start + self.buf.len() as u64;
+        let from = dest.max(self.start);
+        let to = (dest + bytes.len() as u64).min(end);
+        if from < to {
+            let src = &bytes[(from - dest) as usize..(to - dest) as usize];
+            let at = (from - self.start) as usize;
+            self.buf[at..at + src.len()].copy_from_slice(src);
+        }
+    }
+}
+
+/// Pass 2: fills the payload section window by window; returns its crc32.
+fn pass2(
+    journal: &Path,
+    p: &Pass1,
+    layout: &Layout,
+    file: &mut File,
+    path: &Path,
+    valid_end: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<u32, Error> {
+    let total = layout.payload_total;
+    let mut crc = crc32fast::Hasher::new();
+    let mut window_start = 0u64;
+    let mut pass = 0u64;
+    let n = p.spans.len();
+    while window_start < total {
+        let len = (total - window_start).min(WINDOW);
+        let mut w = Window {
+            start: window_start,
+            buf: vec![0u8; len as usize],
+        };
+        let mut cursor: Vec<u64> = layout.block_start.clone();
+        let mut orphan_at = layout.orphan_start;
+        let mut created = vec![false; n];
+        let real = |slot: u32| layout.row_of[slot as usize] != NONE;
+        let slot_of = |number: u64| p.map.get(&number).copied().filter(|&s| real(s));
+        let place = |number: u64, tag: u8, body: &[u8], w: &mut Window, cursor: &mut Vec<u64>| {
+            if let Some(s) = slot_of(number) {
+                w.put(cursor[s as usize], tag, body);
+                cursor[s as usize] += 1 + body.len() as u64;
+                true
+            } else {
+                false
+            }
+        };
+        let (_, _) = for_each_record(
+            journal,
+            valid_end,
+            &mut |done| progress(pass, done),
+            |rec, _| {
+                match rec {
+                    RecordRef::NewSpan {
+                        span,
+                        callsite,
+                        fields,
+                        ..
+                    } => {
+                        let valid = p.callsite(callsite).is_some_and(|c| c.kind == KIND_SPAN);
+                        if let Some(s) = slot_of(span) {
+                            if valid && span != 0 && !created[s as usize] {
+                                created[s as usize] = true;
+                                place(span, P_FIELDS, fields, &mut w, &mut cursor);
+                            }
+                        }
+                    }
+                    RecordRef::Record { span, fields } => {
+                        place(span, P_RECORD, fields, &mut w, &mut cursor);
+                    }
+                    RecordRef::Follows { span, follows } => {
+                        let target =
+                            slot_of(follows).map_or(NO_SPAN, |s| layout.row_of[s as usize]);
+                        place(span, P_FOLLOWS, &target.to_le_bytes(), &mut w, &mut cursor);
+                    }
+                    RecordRef::Enter { span, body, .. } => {
+                        place(span, P_ENTER, body, &mut w, &mut cursor);
+                    }
+                    RecordRef::Exit { span, body, .. } => {
+                        place(span, P_EXIT, body, &mut w, &mut cursor);
+                    }
+                    RecordRef::Event { parent, body, .. } => {
+                        if parent == 0 || !place(parent, P_EVENT, body, &mut w, &mut cursor) {
+                            w.put(orphan_at, P_EVENT, body);
+                            orphan_at += 1 + body.len() as u64;
+                        }
+                    }
+                    _ => {}
+                }
+                Ok(())
+            },
+        )?;
+        // Every block must have been filled exactly: pass 1 and pass 2
+        // account the same records.
+        let filled = layout
+            .order
+            .iter()
+            .zip(&layout.rows)
+            .all(|(&s, row)| cursor[s as usize] == row.payload_end)
+            && orphan_at == total;
+        if !filled {
+            return Err(Error::Corrupt {
+                section: Section::Journal,
+                offset: 0,
+                what: "the journal changed while it was being converted",
+            });
+        }
+        crc.update(&w.buf);
+        file.write_all(&w.buf).map_err(|e| Error::io(path, e))?;
+        window_start += len;
+        pass += 1;
+    }
+    Ok(crc.finalize())
+}

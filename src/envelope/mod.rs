@@ -1,0 +1,21 @@
+//! The envelope (`.bht`): the read-optimised file a journal becomes.
+//!
+//! ```text
+//! preamble    magic (8) | version u32 | header_len u32                      16 B
+//! header      section table: 8 × (offset u64, len u64)                     128 B
+//!             postcard(TraceHeader)                                   header_len - 128
+//! structure   strings | callsites | threads | index | roots | services   (always read)
+//! payload     one block per span, in index order | orphan-event block    (read by seek)
+//! trailer     header crc | structure crc | payload crc | 0 u32 | file_len u64 | end magic
+//! ```
+//!
+//! The index has one fixed-width row per span in preorder within each root,
+//! so a span's subtree is rows `[i, subtree_end)` and its payload one
+//! contiguous byte range. `docs/format.md` has every byte.
+
+mod convert;
+pub(crate) mod layout;
+
+pub(crate) use convert::convert;
+pub use convert::{ConvertStats, recover, recover_with_progress};
+pub use layout::TraceHeader;

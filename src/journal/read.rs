@@ -1,0 +1,613 @@
+//! Reading a journal back: frame by frame, stopping cleanly at the first
+//! torn or corrupt frame, with counters that say how far it got and why it
+//! stopped.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use tracing_core::Level;
+
+use super::record::{KIND_SPAN, RecordRef, next_record};
+use super::{
+    FRAME_HEADER_LEN, JOURNAL_MAGIC, JOURNAL_VERSION, MAX_FRAME_LEN, MAX_HEADER_LEN, PREAMBLE_LEN,
+    ProcessInfo,
+};
+use crate::codec::Cursor;
+use crate::error::{Error, Section};
+use crate::value::{Value, get_fields};
+
+/// Why reading a journal stopped before the end of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The last frame is incomplete: the process died while writing it.
+    TornFrame {
+        /// Bytes the frame declared (header included).
+        declared: u64,
+        /// Bytes present in the file.
+        present: u64,
+    },
+    /// A frame's length field is zero or larger than any frame the writer
+    /// produces: the bytes are not a frame.
+    BadFrameLength(u32),
+    /// A frame's checksum does not match its bytes.
+    Checksum {
+        /// The checksum stored in the frame header.
+        stored: u32,
+        /// The checksum of the bytes read.
+        computed: u32,
+    },
+    /// A frame with a valid checksum holds a record that does not decode.
+    BadRecord(String),
+}
+
+/// What reading a journal found: how much was whole, and where and why it
+/// stopped if it did not reach the end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoverStats {
+    /// Whole frames read.
+    pub frames: u64,
+    /// Records decoded from those frames.
+    pub records: u64,
+    /// Bytes of the file read as valid: preamble, header and whole frames.
+    pub bytes: u64,
+    /// True when reading stopped before the end of the file.
+    pub torn_tail: bool,
+    /// The file offset where reading stopped (the file length when the
+    /// whole file was read).
+    pub stopped_at: u64,
+    /// Why reading stopped early, when it did.
+    pub stop_reason: Option<StopReason>,
+    /// The file's length.
+    pub file_len: u64,
+}
+
+/// Reads the journal's whole frames one at a time into a reused buffer.
+///
+/// This is the streaming layer the converter uses: memory is one frame.
+#[derive(Debug)]
+pub(crate) struct FrameReader {
+    file: io::BufReader<File>,
+    path: PathBuf,
+    process: ProcessInfo,
+    pos: u64,
+    file_len: u64,
+    frame: Vec<u8>,
+    frame_offset: u64,
+    stats: RecoverStats,
+    done: bool,
+}
+
+impl FrameReader {
+    /// Opens a journal and validates its preamble and process header.
+    pub(crate) fn open(path: &Path) -> Result<Self, Error> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut file = io::BufReader::with_capacity(256 << 10, file);
+        let mut pre = [0u8; PREAMBLE_LEN];
+        let got = read_full(&mut file, &mut pre).map_err(|e| Error::io(path, e))?;
+        if got < 8 || pre[..8] != JOURNAL_MAGIC {
+            return Err(Error::BadMagic {
+                expected: "journal",
+                found: pre[..got.min(8)].to_vec(),
+            });
+        }
+        if got < PREAMBLE_LEN {
+            return Err(Error::Truncated {
+                section: Section::JournalHeader,
+                offset: 0,
+                end: PREAMBLE_LEN as u64,
+                file_len,
+            });
+        }
+        let mut c = Cursor::new(&pre[8..], 8, Section::JournalHeader);
+        let version = c.u32_le()?;
+        if version != JOURNAL_VERSION {
+            return Err(Error::UnsupportedVersion {
+                kind: "journal",
+                found: version,
+                supported: JOURNAL_VERSION,
+            });
+        }
+        let header_len = c.u32_le()?;
+        let header_crc = c.u32_le()?;
+        let end = PREAMBLE_LEN as u64 + u64::from(header_len);
+        if header_len > MAX_HEADER_LEN || end > file_len {
+            return Err(Error::Truncated {
+                section: Section::JournalHeader,
+                offset: PREAMBLE_LEN as u64,
+                end,
+                file_len,
+            });
+        }
+        let mut header = vec![0u8; header_len as usize];
+        file.read_exact(&mut header)
+            .map_err(|e| Error::io(path, e))?;
+        let computed = crc32fast::hash(&header);
+        if computed != header_crc {
+            return Err(Error::Checksum {
+                section: Section::JournalHeader,
+                offset: PREAMBLE_LEN as u64,
+                stored: header_crc,
+                computed,
+            });
+        }
+        let process: ProcessInfo = postcard::from_bytes(&header).map_err(|_| Error::Corrupt {
+            section: Section::JournalHeader,
+            offset: PREAMBLE_LEN as u64,
+            what: "process header does not decode",
+        })?;
+        Ok(FrameReader {
+            file,
+            path: path.to_owned(),
+            process,
+            pos: end,
+            file_len,
+            frame: Vec::new(),
+            frame_offset: end,
+            stats: RecoverStats {
+                bytes: end,
+                file_len,
+                stopped_at: end,
+                ..RecoverStats::default()
+            },
+            done: false,
+        })
+    }
+
+    pub(crate) fn process(&self) -> &ProcessInfo {
+        &self.process
+    }
+
+    /// Counters so far.
+    pub(crate) fn stats(&self) -> &RecoverStats {
+        &self.stats
+    }
+
+    /// Records that a frame's records did not decode: reading stops there.
+    pub(crate) fn stop_bad_record(&mut self, err: &Error) {
+        self.stats.records = self.stats.records.saturating_sub(0);
+        self.stop(self.frame_offset, StopReason::BadRecord(err.to_string()));
+    }
+
+    pub(crate) fn count_records(&mut self, n: u64) {
+        self.stats.records += n;
+    }
+
+    fn stop(&mut self, at: u64, reason: StopReason) {
+        self.done = true;
+        self.stats.torn_tail = true;
+        self.stats.stopped_at = at;
+        self.stats.stop_reason = Some(reason);
+    }
+
+    /// The next whole frame's records and the file offset they start at, or
+    /// `None` at the end of the file or at the first torn or corrupt frame.
+    pub(crate) fn next_frame(&mut self) -> Result<Option<(&[u8], u64)>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        let left = self.file_len - self.pos;
+        if left == 0 {
+            self.done = true;
+            self.stats.stopped_at = self.pos;
+            return Ok(None);
+        }
+        if left < FRAME_HEADER_LEN as u64 {
+            self.stop(
+                self.pos,
+                StopReason::TornFrame {
+                    declared: FRAME_HEADER_LEN as u64,
+                    present: left,
+                },
+            );
+            return Ok(None);
+        }
+        let mut hdr = [0u8; FRAME_HEADER_LEN];
+        self.file
+            .read_exact(&mut hdr)
+            .map_err(|e| Error::io(&self.path, e))?;
+        let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+        let stored = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+        if len == 0 || len > MAX_FRAME_LEN {
+            self.stop(self.pos, StopReason::BadFrameLength(len));
+            return Ok(None);
+        }
+        let declared = FRAME_HEADER_LEN as u64 + u64::from(len);
+        if declared > left {
+            self.stop(
+                self.pos,
+                StopReason::TornFrame {
+                    declared,
+                    present: left,
+                },
+            );
+            return Ok(None);
+        }
+        // The length is bounded by MAX_FRAME_LEN and by the file: safe to size.
+        self.frame.resize(len as usize, 0);
+        self.file
+            .read_exact(&mut self.frame)
+            .map_err(|e| Error::io(&self.path, e))?;
+        let computed = crc32fast::hash(&self.frame);
+        if computed != stored {
+            self.stop(self.pos, StopReason::Checksum { stored, computed });
+            return Ok(None);
+        }
+        self.frame_offset = self.pos + FRAME_HEADER_LEN as u64;
+        self.pos += declared;
+        self.stats.frames += 1;
+        self.stats.bytes += declared;
+        self.stats.stopped_at = self.pos;
+        Ok(Some((&self.frame, self.frame_offset)))
+    }
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// One journal record, decoded and owned.
+///
+/// Span numbers are bhtrace's own never-reused numbers (not `tracing`'s
+/// ids); field names are resolved through the callsite the record refers to.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Record {
+    /// A callsite's metadata, written once before the first record using it.
+    Callsite {
+        /// The number records use to refer to it.
+        id: u32,
+        /// True for a span callsite, false for an event.
+        is_span: bool,
+        /// Its level.
+        level: Level,
+        /// Span or event name.
+        name: String,
+        /// Its target (usually the module path).
+        target: String,
+        /// Module path, if known.
+        module_path: Option<String>,
+        /// Source file, if known.
+        file: Option<String>,
+        /// Source line, if known.
+        line: Option<u32>,
+        /// The names of its fields, in declaration order.
+        fields: Vec<String>,
+    },
+    /// A thread's name, written once before its first record.
+    Thread {
+        /// The number records use for it.
+        thread: u32,
+        /// Its name, if it has one.
+        name: Option<String>,
+    },
+    /// A span was created.
+    NewSpan {
+        /// The span's number.
+        span: u64,
+        /// Its parent's number, if it has a recorded parent.
+        parent: Option<u64>,
+        /// Its callsite.
+        callsite: u32,
+        /// Creation time, ns since the trace origin.
+        t_ns: u64,
+        /// The thread it was created on.
+        thread: u32,
+        /// Its fields at creation.
+        fields: Vec<(String, Value)>,
+    },
+    /// Fields recorded on a span after its creation (`span.record`).
+    Record {
+        /// The span's number.
+        span: u64,
+        /// The recorded fields.
+        fields: Vec<(String, Value)>,
+    },
+    /// `span.follows_from(other)`.
+    FollowsFrom {
+        /// The span that follows.
+        span: u64,
+        /// The span it follows from.
+        follows: u64,
+    },
+    /// A span was entered on a thread.
+    Enter {
+        /// The span's number.
+        span: u64,
+        /// When, ns since the trace origin.
+        t_ns: u64,
+        /// On which thread.
+        thread: u32,
+    },
+    /// A span was exited on a thread.
+    Exit {
+        /// The span's number.
+        span: u64,
+        /// When, ns since the trace origin.
+        t_ns: u64,
+        /// On which thread.
+        thread: u32,
+    },
+    /// A span was closed.
+    Close {
+        /// The span's number.
+        span: u64,
+        /// When, ns since the trace origin.
+        t_ns: u64,
+    },
+    /// An event.
+    Event {
+        /// The span it happened in, if any.
+        parent: Option<u64>,
+        /// Its callsite.
+        callsite: u32,
+        /// When, ns since the trace origin.
+        t_ns: u64,
+        /// On which thread.
+        thread: u32,
+        /// Its fields (the message is the field `message`).
+        fields: Vec<(String, Value)>,
+    },
+    /// The running total of records dropped in lossy mode.
+    Dropped {
+        /// Records dropped since the trace started.
+        total: u64,
+    },
+    /// The writer shut down cleanly at this time.
+    End {
+        /// ns since the trace origin.
+        t_ns: u64,
+    },
+}
+
+fn level_from_byte(b: u8) -> Level {
+    match b {
+        0 => Level::TRACE,
+        1 => Level::DEBUG,
+        2 => Level::INFO,
+        3 => Level::WARN,
+        _ => Level::ERROR,
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// Reads a journal record by record, stopping before the first torn or
+/// corrupt frame. After the iterator ends, [`JournalReader::stats`] says how
+/// much was read and why it stopped.
+///
+/// It never panics, whatever the file holds; only a file that is not a
+/// journal at all (or cannot be read) is an error, from [`JournalReader::open`].
+///
+/// ```no_run
+/// # fn main() -> Result<(), bhtrace::Error> {
+/// let mut journal = bhtrace::journal::JournalReader::open("app.bhtj")?;
+/// for record in journal.by_ref() {
+///     println!("{record:?}");
+/// }
+/// println!("stopped early: {}", journal.stats().torn_tail);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct JournalReader {
+    frames: FrameReader,
+    pending: std::vec::IntoIter<Record>,
+    /// Field names per callsite.
+    callsites: HashMap<u32, Vec<String>>,
+    /// Callsite of each span seen, to name fields of later `Record`s.
+    span_callsite: HashMap<u64, u32>,
+    error: Option<Error>,
+}
+
+impl JournalReader {
+    /// Opens a journal and checks its magic, version and process header.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not a journal, or has a version or
+    /// header this build cannot read.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        Ok(JournalReader {
+            frames: FrameReader::open(path.as_ref())?,
+            pending: Vec::new().into_iter(),
+            callsites: HashMap::new(),
+            span_callsite: HashMap::new(),
+            error: None,
+        })
+    }
+
+    /// The process header at the start of the journal.
+    pub fn process(&self) -> &ProcessInfo {
+        self.frames.process()
+    }
+
+    /// How much has been read so far and, once the iterator has ended, why
+    /// it stopped.
+    pub fn stats(&self) -> &RecoverStats {
+        self.frames.stats()
+    }
+
+    /// An I/O error met while reading frames, if any ended the iteration.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    fn names(
+        &self,
+        callsite: Option<u32>,
+        fields: &[u8],
+        offset: u64,
+    ) -> Result<Vec<(String, Value)>, Error> {
+        let names = callsite.and_then(|c| self.callsites.get(&c));
+        let mut out = Vec::new();
+        let mut c = Cursor::new(fields, offset, Section::Journal);
+        get_fields(&mut c, |idx, v| {
+            let name = names
+                .and_then(|n| n.get(usize::from(idx)))
+                .cloned()
+                .unwrap_or_else(|| format!("field#{idx}"));
+            out.push((name, v.to_owned()));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn decode_frame(&mut self) -> Result<bool, Error> {
+        let Some((frame, offset)) = self.frames.next_frame()? else {
+            return Ok(false);
+        };
+        // Decode into owned records first; the frame buffer is reused.
+        let frame = frame.to_vec();
+        let mut c = Cursor::new(&frame, offset, Section::Journal);
+        let mut out = Vec::new();
+        while !c.is_empty() {
+            let at = c.offset();
+            let rec = match next_record(&mut c) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.frames.stop_bad_record(&e);
+                    break;
+                }
+            };
+            let owned = match rec {
+                RecordRef::Callsite(d) => {
+                    self.callsites
+                        .insert(d.id, d.fields.iter().map(|s| (*s).to_owned()).collect());
+                    Record::Callsite {
+                        id: d.id,
+                        is_span: d.kind == KIND_SPAN,
+                        level: level_from_byte(d.level),
+                        name: d.name.to_owned(),
+                        target: d.target.to_owned(),
+                        module_path: non_empty(d.module),
+                        file: non_empty(d.file),
+                        line: (d.line != 0).then_some(d.line),
+                        fields: d.fields.iter().map(|s| (*s).to_owned()).collect(),
+                    }
+                }
+                RecordRef::Thread { thread, name } => Record::Thread {
+                    thread,
+                    name: non_empty(name),
+                },
+                RecordRef::NewSpan {
+                    span,
+                    parent,
+                    callsite,
+                    t,
+                    thread,
+                    fields,
+                } => {
+                    self.span_callsite.insert(span, callsite);
+                    Record::NewSpan {
+                        span,
+                        parent: (parent != 0).then_some(parent),
+                        callsite,
+                        t_ns: t,
+                        thread,
+                        fields: self.names(Some(callsite), fields, at)?,
+                    }
+                }
+                RecordRef::Record { span, fields } => Record::Record {
+                    span,
+                    fields: self.names(self.span_callsite.get(&span).copied(), fields, at)?,
+                },
+                RecordRef::Follows { span, follows } => Record::FollowsFrom { span, follows },
+                RecordRef::Enter {
+                    span, t, thread, ..
+                } => Record::Enter {
+                    span,
+                    t_ns: t,
+                    thread,
+                },
+                RecordRef::Exit {
+                    span, t, thread, ..
+                } => Record::Exit {
+                    span,
+                    t_ns: t,
+                    thread,
+                },
+                RecordRef::Close { span, t } => {
+                    self.span_callsite.remove(&span);
+                    Record::Close { span, t_ns: t }
+                }
+                RecordRef::Event {
+                    parent,
+                    callsite,
+                    t,
+                    thread,
+                    fields,
+                    ..
+                } => Record::Event {
+                    parent: (parent != 0).then_some(parent),
+                    callsite,
+                    t_ns: t,
+                    thread,
+                    fields: self.names(Some(callsite), fields, at)?,
+                },
+                RecordRef::Dropped { total } => Record::Dropped { total },
+                RecordRef::End { t } => Record::End { t_ns: t },
+            };
+            out.push(owned);
+        }
+        self.frames.count_records(out.len() as u64);
+        self.pending = out.into_iter();
+        Ok(true)
+    }
+}
+
+impl Iterator for JournalReader {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        loop {
+            if let Some(r) = self.pending.next() {
+                return Some(r);
+            }
+            if self.error.is_some() {
+                return None;
+            }
+            match self.decode_frame() {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => {
+                    self.error = Some(e);
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Reads every record of a journal up to its first torn or corrupt frame.
+///
+/// # Errors
+/// The file cannot be opened or read, or is not a journal. A torn or
+/// corrupt tail is not an error: it is reported in [`RecoverStats`].
+///
+/// ```no_run
+/// # fn main() -> Result<(), bhtrace::Error> {
+/// let (records, stats) = bhtrace::journal::read_journal("app.bhtj")?;
+/// println!("{} records, torn tail: {}", records.len(), stats.torn_tail);
+/// # Ok(()) }
+/// ```
+pub fn read_journal(path: impl AsRef<Path>) -> Result<(Vec<Record>, RecoverStats), Error> {
+    let mut r = JournalReader::open(path)?;
+    let records: Vec<Record> = r.by_ref().collect();
+    if let Some(e) = r.error.take() {
+        return Err(e);
+    }
+    Ok((records, r.stats().clone()))
+}

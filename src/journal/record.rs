@@ -1,0 +1,330 @@
+//! Journal records: their tags, how the capture side appends them to a
+//! buffer, and how the converter and the journal reader decode them without
+//! copying.
+//!
+//! Every record starts with a one-byte tag. Span numbers are the never-reused
+//! numbers bhtrace gives spans (0 means "none"); times are nanoseconds since
+//! the trace origin; threads and callsites are small numbers defined by
+//! `THREAD` and `CALLSITE` records earlier in the journal.
+
+use crate::codec::{Cursor, put_bytes, put_uvarint};
+use crate::error::Error;
+use crate::value::skip_fields;
+
+pub(crate) const R_CALLSITE: u8 = 0x01;
+pub(crate) const R_THREAD: u8 = 0x02;
+pub(crate) const R_NEW_SPAN: u8 = 0x03;
+pub(crate) const R_RECORD: u8 = 0x04;
+pub(crate) const R_FOLLOWS: u8 = 0x05;
+pub(crate) const R_ENTER: u8 = 0x06;
+pub(crate) const R_EXIT: u8 = 0x07;
+pub(crate) const R_CLOSE: u8 = 0x08;
+pub(crate) const R_EVENT: u8 = 0x09;
+pub(crate) const R_DROPPED: u8 = 0x0a;
+pub(crate) const R_END: u8 = 0x0b;
+
+/// What a callsite is: a span or an event.
+pub(crate) const KIND_SPAN: u8 = 0;
+pub(crate) const KIND_EVENT: u8 = 1;
+
+/// Level as a byte: 0 = TRACE … 4 = ERROR.
+pub(crate) fn level_byte(level: &tracing_core::Level) -> u8 {
+    match *level {
+        tracing_core::Level::TRACE => 0,
+        tracing_core::Level::DEBUG => 1,
+        tracing_core::Level::INFO => 2,
+        tracing_core::Level::WARN => 3,
+        tracing_core::Level::ERROR => 4,
+    }
+}
+
+/// A callsite's metadata, as written once per callsite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CallsiteDef<'a> {
+    pub(crate) id: u32,
+    pub(crate) kind: u8,
+    pub(crate) level: u8,
+    pub(crate) name: &'a str,
+    pub(crate) target: &'a str,
+    pub(crate) module: &'a str,
+    pub(crate) file: &'a str,
+    pub(crate) line: u32,
+    pub(crate) fields: Vec<&'a str>,
+}
+
+pub(crate) fn put_callsite(
+    buf: &mut Vec<u8>,
+    meta: &'static tracing_core::Metadata<'static>,
+    id: u32,
+) {
+    buf.push(R_CALLSITE);
+    put_uvarint(buf, u64::from(id));
+    buf.push(if meta.is_span() {
+        KIND_SPAN
+    } else {
+        KIND_EVENT
+    });
+    buf.push(level_byte(meta.level()));
+    put_bytes(buf, meta.name().as_bytes());
+    put_bytes(buf, meta.target().as_bytes());
+    put_bytes(buf, meta.module_path().unwrap_or("").as_bytes());
+    put_bytes(buf, meta.file().unwrap_or("").as_bytes());
+    put_uvarint(buf, u64::from(meta.line().unwrap_or(0)));
+    let fields = meta.fields();
+    buf.push(fields.len().min(255) as u8);
+    for f in fields.iter().take(255) {
+        put_bytes(buf, f.name().as_bytes());
+    }
+}
+
+pub(crate) fn put_thread(buf: &mut Vec<u8>, thread: u32, name: &str) {
+    buf.push(R_THREAD);
+    put_uvarint(buf, u64::from(thread));
+    put_bytes(buf, name.as_bytes());
+}
+
+/// Header of a NEW_SPAN record; the caller appends the field list.
+#[inline]
+pub(crate) fn put_new_span(
+    buf: &mut Vec<u8>,
+    span: u64,
+    parent: u64,
+    callsite: u32,
+    t: u64,
+    thread: u32,
+) {
+    buf.push(R_NEW_SPAN);
+    put_uvarint(buf, span);
+    put_uvarint(buf, parent);
+    put_uvarint(buf, u64::from(callsite));
+    put_uvarint(buf, t);
+    put_uvarint(buf, u64::from(thread));
+}
+
+/// Header of a RECORD record; the caller appends the field list.
+#[inline]
+pub(crate) fn put_record(buf: &mut Vec<u8>, span: u64) {
+    buf.push(R_RECORD);
+    put_uvarint(buf, span);
+}
+
+#[inline]
+pub(crate) fn put_follows(buf: &mut Vec<u8>, span: u64, follows: u64) {
+    buf.push(R_FOLLOWS);
+    put_uvarint(buf, span);
+    put_uvarint(buf, follows);
+}
+
+#[inline]
+pub(crate) fn put_enter_exit(buf: &mut Vec<u8>, enter: bool, span: u64, t: u64, thread: u32) {
+    buf.push(if enter { R_ENTER } else { R_EXIT });
+    put_uvarint(buf, span);
+    put_uvarint(buf, t);
+    put_uvarint(buf, u64::from(thread));
+}
+
+#[inline]
+pub(crate) fn put_close(buf: &mut Vec<u8>, span: u64, t: u64) {
+    buf.push(R_CLOSE);
+    put_uvarint(buf, span);
+    put_uvarint(buf, t);
+}
+
+/// Header of an EVENT record; the caller appends the field list.
+#[inline]
+pub(crate) fn put_event(buf: &mut Vec<u8>, parent: u64, callsite: u32, t: u64, thread: u32) {
+    buf.push(R_EVENT);
+    put_uvarint(buf, parent);
+    put_uvarint(buf, u64::from(callsite));
+    put_uvarint(buf, t);
+    put_uvarint(buf, u64::from(thread));
+}
+
+pub(crate) fn put_dropped(buf: &mut Vec<u8>, total: u64) {
+    buf.push(R_DROPPED);
+    put_uvarint(buf, total);
+}
+
+pub(crate) fn put_end(buf: &mut Vec<u8>, t: u64) {
+    buf.push(R_END);
+    put_uvarint(buf, t);
+}
+
+/// One decoded record, borrowing from the frame it sits in.
+///
+/// The `*_body` slices are the record's bytes after its span reference:
+/// exactly what the converter copies into the span's payload block.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RecordRef<'a> {
+    Callsite(CallsiteDef<'a>),
+    Thread {
+        thread: u32,
+        name: &'a str,
+    },
+    NewSpan {
+        span: u64,
+        parent: u64,
+        callsite: u32,
+        t: u64,
+        thread: u32,
+        fields: &'a [u8],
+    },
+    Record {
+        span: u64,
+        fields: &'a [u8],
+    },
+    Follows {
+        span: u64,
+        follows: u64,
+    },
+    Enter {
+        span: u64,
+        t: u64,
+        thread: u32,
+        body: &'a [u8],
+    },
+    Exit {
+        span: u64,
+        t: u64,
+        thread: u32,
+        body: &'a [u8],
+    },
+    Close {
+        span: u64,
+        t: u64,
+    },
+    Event {
+        parent: u64,
+        callsite: u32,
+        t: u64,
+        thread: u32,
+        /// From the callsite to the end of the field list.
+        body: &'a [u8],
+        /// The field list alone.
+        fields: &'a [u8],
+    },
+    Dropped {
+        total: u64,
+    },
+    End {
+        t: u64,
+    },
+}
+
+/// Decodes the next record from `c`.
+pub(crate) fn next_record<'a>(c: &mut Cursor<'a>) -> Result<RecordRef<'a>, Error> {
+    let tag = c.u8()?;
+    Ok(match tag {
+        R_CALLSITE => {
+            let id = c.uvarint32()?;
+            let kind = c.u8()?;
+            let level = c.u8()?;
+            if kind > KIND_EVENT || level > 4 {
+                return Err(c.corrupt("callsite kind or level out of range"));
+            }
+            let name = c.str()?;
+            let target = c.str()?;
+            let module = c.str()?;
+            let file = c.str()?;
+            let line = c.uvarint32()?;
+            let n = c.u8()?;
+            let mut fields = Vec::with_capacity(usize::from(n));
+            for _ in 0..n {
+                fields.push(c.str()?);
+            }
+            RecordRef::Callsite(CallsiteDef {
+                id,
+                kind,
+                level,
+                name,
+                target,
+                module,
+                file,
+                line,
+                fields,
+            })
+        }
+        R_THREAD => RecordRef::Thread {
+            thread: c.uvarint32()?,
+            name: c.str()?,
+        },
+        R_NEW_SPAN => {
+            let span = c.uvarint()?;
+            let parent = c.uvarint()?;
+            let callsite = c.uvarint32()?;
+            let t = c.uvarint()?;
+            let thread = c.uvarint32()?;
+            let from = c.pos();
+            skip_fields(c)?;
+            RecordRef::NewSpan {
+                span,
+                parent,
+                callsite,
+                t,
+                thread,
+                fields: c.since(from),
+            }
+        }
+        R_RECORD => {
+            let span = c.uvarint()?;
+            let from = c.pos();
+            skip_fields(c)?;
+            RecordRef::Record {
+                span,
+                fields: c.since(from),
+            }
+        }
+        R_FOLLOWS => RecordRef::Follows {
+            span: c.uvarint()?,
+            follows: c.uvarint()?,
+        },
+        R_ENTER | R_EXIT => {
+            let span = c.uvarint()?;
+            let from = c.pos();
+            let t = c.uvarint()?;
+            let thread = c.uvarint32()?;
+            let body = c.since(from);
+            if tag == R_ENTER {
+                RecordRef::Enter {
+                    span,
+                    t,
+                    thread,
+                    body,
+                }
+            } else {
+                RecordRef::Exit {
+                    span,
+                    t,
+                    thread,
+                    body,
+                }
+            }
+        }
+        R_CLOSE => RecordRef::Close {
+            span: c.uvarint()?,
+            t: c.uvarint()?,
+        },
+        R_EVENT => {
+            let parent = c.uvarint()?;
+            let from = c.pos();
+            let callsite = c.uvarint32()?;
+            let t = c.uvarint()?;
+            let thread = c.uvarint32()?;
+            let fields_from = c.pos();
+            skip_fields(c)?;
+            RecordRef::Event {
+                parent,
+                callsite,
+                t,
+                thread,
+                body: c.since(from),
+                fields: c.since(fields_from),
+            }
+        }
+        R_DROPPED => RecordRef::Dropped {
+            total: c.uvarint()?,
+        },
+        R_END => RecordRef::End { t: c.uvarint()? },
+        _ => return Err(c.corrupt("unknown record tag")),
+    })
+}

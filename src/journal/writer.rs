@@ -1,0 +1,289 @@
+//! The background writer: the only code that touches the journal file.
+//!
+//! It blocks for the first message, drains what else is queued, appends the
+//! batches to a frame, and writes frames out: when one grows past
+//! [`FRAME_TARGET`], and at every flush interval, when it also collects what
+//! idle threads still hold in their buffers. A failed write is counted, the
+//! file is cut back to its last whole frame, and the lost records are counted
+//! as dropped; nothing reaches the app.
+
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::FRAME_HEADER_LEN;
+use super::record::{put_callsite, put_dropped, put_end, put_thread};
+use crate::capture::shared::{Batch, Msg, Shared};
+
+/// Frames are written out once they reach this size.
+pub(crate) const FRAME_TARGET: usize = 1 << 20;
+
+/// Counters of the capture pipeline, read with
+/// [`Guard::stats`](crate::Guard::stats) while the app runs.
+///
+/// Every record the app produced while the trace was open ends up counted
+/// in exactly one of `records_written`, `records_dropped`, or still in
+/// flight (in a thread's buffer or the channel).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Batches handed from app threads to the writer through the channel.
+    pub batches_sent: u64,
+    /// Records in those batches.
+    pub records_sent: u64,
+    /// Records written to the journal in whole frames.
+    pub records_written: u64,
+    /// Records lost: dropped when the channel was full in lossy mode, or in a
+    /// frame whose write failed. This total is written into the journal and
+    /// the envelope.
+    pub records_dropped: u64,
+    /// Records produced after the guard finished; they are not part of the
+    /// trace (it was complete when they happened).
+    pub records_after_finish: u64,
+    /// Frames written to the journal.
+    pub frames_written: u64,
+    /// Bytes written to the journal, frame headers included.
+    pub bytes_written: u64,
+    /// Flush-interval ticks (and explicit flushes) that wrote data.
+    pub flushes: u64,
+    /// Writes to the journal that failed.
+    pub write_errors: u64,
+}
+
+/// What the writer thread reports when it ends.
+#[derive(Debug)]
+pub(crate) struct WriterOutcome {
+    pub(crate) write_errors: u64,
+    pub(crate) first_error: Option<io::Error>,
+}
+
+/// Definitions written so far, in committed frames and in the current one.
+#[derive(Debug, Clone, Copy, Default)]
+struct DefsWritten {
+    callsites: usize,
+    threads: usize,
+    dropped: u64,
+}
+
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    rx: Receiver<Msg>,
+    file: File,
+    path: PathBuf,
+    /// File length after the last whole frame.
+    good_len: u64,
+    frame: Vec<u8>,
+    frame_records: u64,
+    committed: DefsWritten,
+    pending: DefsWritten,
+    first_error: Option<io::Error>,
+    acks: Vec<Sender<()>>,
+    shutdown: bool,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        rx: Receiver<Msg>,
+        file: File,
+        path: PathBuf,
+        good_len: u64,
+    ) -> Self {
+        let mut frame = Vec::with_capacity(FRAME_TARGET + (64 << 10));
+        frame.resize(FRAME_HEADER_LEN, 0);
+        Writer {
+            shared,
+            rx,
+            file,
+            path,
+            good_len,
+            frame,
+            frame_records: 0,
+            committed: DefsWritten::default(),
+            pending: DefsWritten::default(),
+            first_error: None,
+            acks: Vec::new(),
+            shutdown: false,
+        }
+    }
+
+    /// The writer thread's loop.
+    pub(crate) fn run(mut self) -> WriterOutcome {
+        let interval = self.shared.flush_interval;
+        let mut deadline = Instant::now() + interval;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(wait) {
+                Ok(msg) => self.handle(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => self.shutdown = true,
+            }
+            self.drain_channel();
+            if self.shutdown {
+                break;
+            }
+            if !self.acks.is_empty() || Instant::now() >= deadline {
+                self.collect(false);
+                self.write_frame(true);
+                for ack in self.acks.drain(..) {
+                    let _ = ack.send(());
+                }
+                deadline = Instant::now() + interval;
+            }
+        }
+        self.collect(true);
+        self.drain_channel();
+        self.emit_defs();
+        put_end(&mut self.frame, self.shared.now());
+        self.write_frame(true);
+        for ack in self.acks.drain(..) {
+            let _ = ack.send(());
+        }
+        WriterOutcome {
+            write_errors: self.shared.counters.write_errors.load(Relaxed),
+            first_error: self.first_error,
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Batch(Batch { mut bytes, records }) => {
+                self.append(&bytes, records);
+                bytes.clear();
+                let _ = self.shared.spare_tx.try_send(bytes);
+            }
+            Msg::Flush(ack) => self.acks.push(ack),
+            Msg::Shutdown => self.shutdown = true,
+        }
+    }
+
+    fn drain_channel(&mut self) {
+        while let Ok(msg) = self.rx.try_recv() {
+            self.handle(msg);
+        }
+    }
+
+    /// Takes what every thread buffer holds. A buffer whose thread is busy
+    /// in it is skipped, except at the end (`last`), where each is waited
+    /// for and then sealed so nothing can be appended after the last frame.
+    fn collect(&mut self, last: bool) {
+        let buffers = self.shared.buffers.lock().clone();
+        for tb in &buffers {
+            loop {
+                if let Some(mut inner) = tb.inner.try_lock() {
+                    // Holding this lock, every batch the thread sent is
+                    // already in the channel: take those first, in order.
+                    self.drain_channel();
+                    if !inner.bytes.is_empty() {
+                        self.append(&inner.bytes, inner.records);
+                        inner.bytes.clear();
+                        inner.records = 0;
+                    }
+                    if last {
+                        inner.sealed = true;
+                    }
+                    break;
+                }
+                if !last {
+                    break;
+                }
+                // The thread may be waiting for room in the channel.
+                self.drain_channel();
+                std::thread::yield_now();
+            }
+        }
+        drop(buffers);
+        // Threads that have exited leave their buffer behind, empty.
+        self.shared
+            .buffers
+            .lock()
+            .retain(|tb| Arc::strong_count(tb) > 1 || !tb.inner.lock().bytes.is_empty());
+    }
+
+    /// Appends callsite and thread definitions, and the drop count, not yet
+    /// in the journal.
+    fn emit_defs(&mut self) {
+        {
+            let tables = self.shared.tables.lock();
+            for (i, meta) in tables
+                .callsites
+                .iter()
+                .enumerate()
+                .skip(self.pending.callsites)
+            {
+                put_callsite(&mut self.frame, meta, i as u32 + 1);
+            }
+            self.pending.callsites = tables.callsites.len();
+            for (i, name) in tables.threads.iter().enumerate().skip(self.pending.threads) {
+                put_thread(&mut self.frame, i as u32 + 1, name);
+            }
+            self.pending.threads = tables.threads.len();
+        }
+        let dropped = self.shared.counters.records_dropped.load(Relaxed);
+        if dropped != self.pending.dropped {
+            put_dropped(&mut self.frame, dropped);
+            self.pending.dropped = dropped;
+        }
+    }
+
+    fn append(&mut self, bytes: &[u8], records: u64) {
+        if self.frame.len() > FRAME_HEADER_LEN && self.frame.len() + bytes.len() > FRAME_TARGET {
+            self.write_frame(false);
+        }
+        // Definitions go first, so every record can be decoded in order.
+        self.emit_defs();
+        self.frame.extend_from_slice(bytes);
+        self.frame_records += records;
+    }
+
+    /// Writes the current frame, if it holds anything.
+    fn write_frame(&mut self, tick: bool) {
+        if tick {
+            self.emit_defs();
+        }
+        if self.frame.len() == FRAME_HEADER_LEN {
+            return;
+        }
+        let len = (self.frame.len() - FRAME_HEADER_LEN) as u32;
+        let crc = crc32fast::hash(&self.frame[FRAME_HEADER_LEN..]);
+        self.frame[..4].copy_from_slice(&len.to_le_bytes());
+        self.frame[4..8].copy_from_slice(&crc.to_le_bytes());
+        let c = &self.shared.counters;
+        match self.file.write_all(&self.frame) {
+            Ok(()) => {
+                self.good_len += self.frame.len() as u64;
+                self.committed = self.pending;
+                c.frames.fetch_add(1, Relaxed);
+                c.bytes.fetch_add(self.frame.len() as u64, Relaxed);
+                c.records_written.fetch_add(self.frame_records, Relaxed);
+                if tick {
+                    c.flushes.fetch_add(1, Relaxed);
+                }
+            }
+            Err(e) => {
+                c.write_errors.fetch_add(1, Relaxed);
+                c.records_dropped.fetch_add(self.frame_records, Relaxed);
+                self.first_error.get_or_insert(e);
+                // Cut a partial frame off, so later frames stay readable,
+                // and write the definitions again with the next frame.
+                let _ = self.file.set_len(self.good_len);
+                let _ = self.file.seek(SeekFrom::Start(self.good_len));
+                self.pending = self.committed;
+            }
+        }
+        self.frame.truncate(FRAME_HEADER_LEN);
+        self.frame_records = 0;
+    }
+}

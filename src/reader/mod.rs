@@ -1,0 +1,575 @@
+//! Reading an envelope: [`TraceReader::open`] reads the header and the
+//! structure index; every query then answers from the index alone or reads
+//! just the payload blocks it needs, and returns the bytes it read.
+
+mod critical;
+mod model;
+mod payload;
+mod source;
+mod structure;
+
+pub use model::{
+    EventData, Interval, Segment, ServiceSummary, Span, SpanId, SpanInfo, Summary, Trace,
+};
+pub use source::ReadStats;
+
+use std::path::Path;
+
+use tracing_core::Level;
+
+use crate::envelope::TraceHeader;
+use crate::envelope::layout::*;
+use crate::error::{Error, Section};
+use source::Source;
+use structure::{Structure, read_structure};
+
+/// How many spans [`TraceReader::summary`] lists as the slowest.
+pub const SUMMARY_SLOWEST: usize = 10;
+
+pub(crate) fn level(b: u8) -> Level {
+    match b {
+        0 => Level::TRACE,
+        1 => Level::DEBUG,
+        2 => Level::INFO,
+        3 => Level::WARN,
+        _ => Level::ERROR,
+    }
+}
+
+/// A `.bht` envelope opened for queries.
+///
+/// `open` reads and validates the header and the structure index — nothing
+/// else. Every query returns its answer with the [`ReadStats`] of what it
+/// read: the structure (read once, at open) plus the payload bytes the
+/// query needed. A corrupt or hostile file gives an [`Error`] naming the
+/// section and offset, never a panic.
+///
+/// ```no_run
+/// # fn main() -> Result<(), bhtrace::Error> {
+/// let trace = bhtrace::TraceReader::open("app.bht")?;
+/// let (summary, stats) = trace.summary()?;
+/// println!("{} traces, {:.1}% of the file read", summary.traces, 100.0 * stats.fraction());
+/// for seg in trace.critical_path()?.0 {
+///     println!("{} {} ns", trace.info(seg.span)?.name, seg.end_ns - seg.start_ns);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct TraceReader {
+    src: Source,
+    s: Structure,
+    open_stats: ReadStats,
+}
+
+impl TraceReader {
+    /// Opens an envelope, reading and checking its header and structure.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not an envelope, has an unsupported
+    /// version, or any of its structure fails validation.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::from_source(Source::open(path.as_ref())?)
+    }
+
+    /// Opens an envelope held in memory.
+    ///
+    /// # Errors
+    /// As [`TraceReader::open`].
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, Error> {
+        Self::from_source(Source::memory(bytes))
+    }
+
+    fn from_source(src: Source) -> Result<Self, Error> {
+        let mut open_stats = ReadStats {
+            file_len: src.len(),
+            ..ReadStats::default()
+        };
+        let s = read_structure(&src, &mut open_stats)?;
+        Ok(TraceReader { src, s, open_stats })
+    }
+
+    /// The path this envelope was opened from (`<memory>` for bytes).
+    pub fn path(&self) -> &Path {
+        self.src.path()
+    }
+
+    /// The header: process, counts, dropped records, incomplete spans.
+    pub fn header(&self) -> &TraceHeader {
+        &self.s.header
+    }
+
+    /// What `open` read.
+    pub fn open_stats(&self) -> ReadStats {
+        self.open_stats
+    }
+
+    /// Number of spans.
+    pub fn len(&self) -> usize {
+        self.s.rows.len()
+    }
+
+    /// True if the trace has no spans.
+    pub fn is_empty(&self) -> bool {
+        self.s.rows.is_empty()
+    }
+
+    /// True when the trace is known to miss something: dropped records, a
+    /// torn journal, spans never closed, or records whose span was lost.
+    pub fn is_incomplete(&self) -> bool {
+        let h = &self.s.header;
+        h.records_dropped > 0 || h.journal_torn || h.incomplete_spans > 0 || h.orphan_records > 0
+    }
+
+    /// The name of thread `thread` (as in [`SpanInfo::thread`]), if it had one.
+    pub fn thread_name(&self, thread: u32) -> Option<&str> {
+        let i = (thread as usize).checked_sub(1)?;
+        self.s
+            .threads
+            .get(i)
+            .copied()
+            .flatten()
+            .map(|s| self.str(s))
+    }
+
+    /// Every thread number with its name, if it had one.
+    pub fn threads(&self) -> Vec<(u32, Option<&str>)> {
+        (1..=self.s.threads.len() as u32)
+            .map(|t| (t, self.thread_name(t)))
+            .collect()
+    }
+
+    /// Sizes of the file's sections as (name, offset, length), in file order.
+    pub fn sections(&self) -> Vec<(&'static str, u64, u64)> {
+        const NAMES: [&str; SECTION_COUNT] = [
+            "strings",
+            "callsites",
+            "threads",
+            "index",
+            "roots",
+            "services",
+            "payload",
+            "orphan events",
+        ];
+        NAMES
+            .iter()
+            .zip(self.s.extents.iter())
+            .map(|(n, e)| (*n, e.offset, e.len))
+            .collect()
+    }
+
+    pub(crate) fn str(&self, id: u32) -> &str {
+        self.s.strings.get(id as usize).map_or("", String::as_str)
+    }
+
+    fn check(&self, id: SpanId) -> Result<u32, Error> {
+        if id.index() < self.s.rows.len() {
+            Ok(id.0)
+        } else {
+            Err(Error::UnknownSpan {
+                id: id.0,
+                spans: self.s.rows.len() as u32,
+            })
+        }
+    }
+
+    /// Payload-relative byte range of span `row`'s block.
+    pub(crate) fn block_range(&self, row: u32) -> (u64, u64) {
+        let from = if row == 0 {
+            0
+        } else {
+            self.s.rows[row as usize - 1].payload_end
+        };
+        (from, self.s.rows[row as usize].payload_end)
+    }
+
+    /// A span from the index alone.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpan`] if `id` is not in the trace.
+    pub fn info(&self, id: SpanId) -> Result<SpanInfo, Error> {
+        let r = self.check(id)?;
+        Ok(self.info_row(r))
+    }
+
+    fn info_row(&self, r: u32) -> SpanInfo {
+        let row = &self.s.rows[r as usize];
+        let cs = &self.s.callsites[row.callsite as usize];
+        SpanInfo {
+            id: SpanId(r),
+            parent: (row.parent != NO_PARENT).then_some(SpanId(row.parent)),
+            subtree_end: SpanId(row.subtree_end),
+            name: self.str(cs.name).to_owned(),
+            target: self.str(cs.target).to_owned(),
+            level: level(cs.level),
+            service: self.str(row.service).to_owned(),
+            thread: row.thread,
+            start_ns: row.start,
+            end_ns: row.end,
+            busy_ns: row.busy,
+            incomplete: row.flags & FLAG_INCOMPLETE != 0,
+            error: row.flags & FLAG_ERROR != 0,
+            follows: row.flags & FLAG_FOLLOWS != 0,
+            parent_lost: row.flags & FLAG_PARENT_LOST != 0,
+            file: cs.file.map(|f| self.str(f).to_owned()),
+            line: (cs.line != 0).then_some(cs.line),
+        }
+    }
+
+    /// The direct children of a span, in start order (index only).
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpan`] if `id` is not in the trace.
+    pub fn children(&self, id: SpanId) -> Result<Vec<SpanId>, Error> {
+        let r = self.check(id)?;
+        let end = self.s.rows[r as usize].subtree_end;
+        let mut out = Vec::new();
+        let mut c = r + 1;
+        while c < end {
+            out.push(SpanId(c));
+            c = self.s.rows[c as usize].subtree_end;
+        }
+        Ok(out)
+    }
+
+    /// Reads the payload range `[from, to)` (payload-relative) in one read.
+    fn read_payload(&self, from: u64, to: u64, stats: &mut ReadStats) -> Result<Vec<u8>, Error> {
+        let base = self.s.extents[S_PAYLOAD].offset;
+        self.src
+            .read(Section::Payload, base + from, to - from, stats)
+    }
+
+    fn span_from(&self, r: u32, bytes: &[u8], base: u64) -> Result<Span, Error> {
+        let block = self.decode_block(r, bytes, base)?;
+        Ok(Span {
+            info: self.info_row(r),
+            fields: block.fields,
+            events: block.events,
+            intervals: block.intervals,
+            follows_from: block.follows_from,
+        })
+    }
+
+    /// Decodes rows `[first, end)`, whose blocks are contiguous, with one read.
+    fn read_run(
+        &self,
+        first: u32,
+        end: u32,
+        stats: &mut ReadStats,
+        out: &mut Vec<Span>,
+    ) -> Result<(), Error> {
+        let from = self.block_range(first).0;
+        let to = self.block_range(end - 1).1;
+        let bytes = self.read_payload(from, to, stats)?;
+        for r in first..end {
+            out.push(self.span_from(r, &bytes, from)?);
+        }
+        Ok(())
+    }
+
+    /// One span with its payload.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpan`], or a read or decoding error of its block.
+    pub fn span(&self, id: SpanId) -> Result<(Span, ReadStats), Error> {
+        let r = self.check(id)?;
+        let mut stats = self.open_stats;
+        let mut out = Vec::with_capacity(1);
+        self.read_run(r, r + 1, &mut stats, &mut out)?;
+        let span = out.pop().ok_or(Error::UnknownSpan {
+            id: r,
+            spans: self.s.rows.len() as u32,
+        })?;
+        Ok((span, stats))
+    }
+
+    /// A span and all its descendants, with their payload, in one read.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpan`], or a read or decoding error.
+    pub fn subtree(&self, id: SpanId) -> Result<(Vec<Span>, ReadStats), Error> {
+        let r = self.check(id)?;
+        let mut stats = self.open_stats;
+        let mut out = Vec::new();
+        self.read_run(r, self.s.rows[r as usize].subtree_end, &mut stats, &mut out)?;
+        Ok((out, stats))
+    }
+
+    /// Rows of the services matching `name`: the service itself, or a
+    /// target under `name::`.
+    fn service_rows(&self, name: &str) -> Vec<u32> {
+        let mut rows: Vec<u32> = Vec::new();
+        for (svc, list) in &self.s.services {
+            let s = self.str(*svc);
+            let matches = s == name
+                || s.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with("::"));
+            if matches {
+                rows.extend_from_slice(list);
+            }
+        }
+        rows.sort_unstable();
+        rows.dedup();
+        rows
+    }
+
+    /// Every span of a service with its payload, reading only their blocks
+    /// (adjacent blocks in one read). A span's service is its `service`
+    /// field, else its target; `"db"` also matches targets under `db::`.
+    ///
+    /// # Errors
+    /// A read or decoding error.
+    pub fn service(&self, name: &str) -> Result<(Vec<Span>, ReadStats), Error> {
+        let rows = self.service_rows(name);
+        let mut stats = self.open_stats;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut i = 0;
+        while i < rows.len() {
+            let mut j = i + 1;
+            while j < rows.len() && rows[j] == rows[j - 1] + 1 {
+                j += 1;
+            }
+            self.read_run(rows[i], rows[j - 1] + 1, &mut stats, &mut out)?;
+            i = j;
+        }
+        Ok((out, stats))
+    }
+
+    /// The names of every service, sorted.
+    pub fn services(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.s.services.iter().map(|(n, _)| self.str(*n)).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Everything: every span with its payload, and the events outside
+    /// spans. The baseline the other queries are measured against.
+    ///
+    /// # Errors
+    /// A read or decoding error.
+    pub fn full(&self) -> Result<(Trace, ReadStats), Error> {
+        let mut stats = self.open_stats;
+        let payload = self.s.extents[S_PAYLOAD];
+        let bytes = self.read_payload(0, payload.len, &mut stats)?;
+        let mut spans = Vec::with_capacity(self.s.rows.len());
+        for r in 0..self.s.rows.len() as u32 {
+            spans.push(self.span_from(r, &bytes, 0)?);
+        }
+        let orphan_events = self.decode_orphans(&bytes, 0)?;
+        Ok((
+            Trace {
+                spans,
+                orphan_events,
+            },
+            stats,
+        ))
+    }
+
+    /// Events that happened outside every span, in time order.
+    ///
+    /// # Errors
+    /// A read or decoding error.
+    pub fn orphan_events(&self) -> Result<(Vec<EventData>, ReadStats), Error> {
+        let mut stats = self.open_stats;
+        let payload = self.s.extents[S_PAYLOAD];
+        let from = self.s.extents[S_ORPHANS].offset - payload.offset;
+        let bytes = self.read_payload(from, payload.len, &mut stats)?;
+        Ok((self.decode_orphans(&bytes, from)?, stats))
+    }
+
+    /// The top-level spans (one per request or job), in start order.
+    pub fn roots(&self) -> (Vec<SpanInfo>, ReadStats) {
+        (
+            self.s.roots.iter().map(|&r| self.info_row(r)).collect(),
+            self.open_stats,
+        )
+    }
+
+    /// The `n` longest spans, longest first (index only).
+    pub fn slowest(&self, n: usize) -> (Vec<SpanInfo>, ReadStats) {
+        (
+            self.slowest_rows(n)
+                .into_iter()
+                .map(|r| self.info_row(r))
+                .collect(),
+            self.open_stats,
+        )
+    }
+
+    fn slowest_rows(&self, n: usize) -> Vec<u32> {
+        let rows = &self.s.rows;
+        let dur = |r: &u32| rows[*r as usize].end - rows[*r as usize].start;
+        let mut all: Vec<u32> = (0..rows.len() as u32).collect();
+        let key = |a: &u32, b: &u32| dur(b).cmp(&dur(a)).then(a.cmp(b));
+        if n < all.len() {
+            all.select_nth_unstable_by(n, key);
+            all.truncate(n);
+        }
+        all.sort_unstable_by(key);
+        all
+    }
+
+    /// Spans with this name, in id order (index only).
+    pub fn spans_named(&self, name: &str) -> (Vec<SpanInfo>, ReadStats) {
+        let wanted: Vec<u32> = (0..self.s.callsites.len() as u32)
+            .filter(|&c| self.str(self.s.callsites[c as usize].name) == name)
+            .collect();
+        let out = (0..self.s.rows.len() as u32)
+            .filter(|&r| wanted.contains(&self.s.rows[r as usize].callsite))
+            .map(|r| self.info_row(r))
+            .collect();
+        (out, self.open_stats)
+    }
+
+    /// Every span from the index, in id order (no payload read).
+    pub fn infos(&self) -> (Vec<SpanInfo>, ReadStats) {
+        (
+            (0..self.s.rows.len() as u32)
+                .map(|r| self.info_row(r))
+                .collect(),
+            self.open_stats,
+        )
+    }
+
+    fn slowest_root(&self) -> Option<u32> {
+        let rows = &self.s.rows;
+        self.s.roots.iter().copied().max_by(|&a, &b| {
+            let (ra, rb) = (&rows[a as usize], &rows[b as usize]);
+            (ra.end - ra.start)
+                .cmp(&(rb.end - rb.start))
+                .then(b.cmp(&a))
+        })
+    }
+
+    /// The critical path of the slowest root (index only).
+    ///
+    /// # Errors
+    /// None today; kept fallible like every query.
+    pub fn critical_path(&self) -> Result<(Vec<Segment>, ReadStats), Error> {
+        let path = match self.slowest_root() {
+            Some(r) => critical::critical_path(&self.s.rows, r),
+            None => Vec::new(),
+        };
+        Ok((path, self.open_stats))
+    }
+
+    /// The critical path of any span's subtree (index only).
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpan`] if `id` is not in the trace.
+    pub fn critical_path_of(&self, id: SpanId) -> Result<(Vec<Segment>, ReadStats), Error> {
+        let r = self.check(id)?;
+        Ok((critical::critical_path(&self.s.rows, r), self.open_stats))
+    }
+
+    /// Self time of a span: its duration minus the union of its children's
+    /// intervals (clamped to it).
+    fn self_time(&self, r: u32) -> u64 {
+        let rows = &self.s.rows;
+        let row = &rows[r as usize];
+        let (lo, hi) = (row.start, row.end);
+        let mut covered = 0u64;
+        let mut cur: Option<(u64, u64)> = None;
+        let mut c = r + 1;
+        while c < row.subtree_end {
+            let k = &rows[c as usize];
+            let (s, e) = (k.start.clamp(lo, hi), k.end.clamp(lo, hi));
+            cur = match cur {
+                Some((cs, ce)) if s <= ce => Some((cs, ce.max(e))),
+                Some((cs, ce)) => {
+                    covered += ce - cs;
+                    Some((s, e))
+                }
+                None => Some((s, e)),
+            };
+            c = k.subtree_end;
+        }
+        if let Some((cs, ce)) = cur {
+            covered += ce - cs;
+        }
+        (hi - lo).saturating_sub(covered)
+    }
+
+    /// Per-service rollup, trace count, the critical path of the slowest
+    /// root, and the slowest spans — from the index alone: not one payload
+    /// byte is read.
+    ///
+    /// # Errors
+    /// None today; kept fallible like every query.
+    pub fn summary(&self) -> Result<(Summary, ReadStats), Error> {
+        let rows = &self.s.rows;
+        let mut services = Vec::with_capacity(self.s.services.len());
+        for (name, list) in &self.s.services {
+            let mut s = ServiceSummary {
+                service: self.str(*name).to_owned(),
+                spans: list.len() as u64,
+                total_ns: 0,
+                self_ns: 0,
+                busy_ns: 0,
+                errors: 0,
+            };
+            for &r in list {
+                let row = &rows[r as usize];
+                s.total_ns += row.end - row.start;
+                s.self_ns += self.self_time(r);
+                s.busy_ns += row.busy;
+                s.errors += u64::from(row.flags & FLAG_ERROR != 0);
+            }
+            services.push(s);
+        }
+        services.sort_by(|a, b| {
+            b.total_ns
+                .cmp(&a.total_ns)
+                .then_with(|| a.service.cmp(&b.service))
+        });
+        let slowest_root = self.slowest_root();
+        let critical_path =
+            slowest_root.map_or_else(Vec::new, |r| critical::critical_path(rows, r));
+        let h = &self.s.header;
+        let summary = Summary {
+            traces: self.s.roots.len() as u32,
+            spans: rows.len() as u32,
+            events: h.events,
+            services,
+            slowest_root: slowest_root.map(|r| self.info_row(r)),
+            critical_path,
+            slowest: self
+                .slowest_rows(SUMMARY_SLOWEST)
+                .into_iter()
+                .map(|r| self.info_row(r))
+                .collect(),
+            records_dropped: h.records_dropped,
+            incomplete_spans: h.incomplete_spans,
+        };
+        Ok((summary, self.open_stats))
+    }
+
+    /// Reads the whole payload and checks its checksum: the one check
+    /// `open` leaves out, because it costs reading everything.
+    ///
+    /// # Errors
+    /// [`Error::Checksum`] on a mismatch, or a read error.
+    pub fn verify(&self) -> Result<ReadStats, Error> {
+        let mut stats = self.open_stats;
+        let payload = self.s.extents[S_PAYLOAD];
+        let bytes = self.read_payload(0, payload.len, &mut stats)?;
+        let trailer_at = payload.end();
+        let trailer = self
+            .src
+            .read(Section::Trailer, trailer_at, TRAILER_LEN, &mut stats)?;
+        let stored = u32::from_le_bytes([trailer[8], trailer[9], trailer[10], trailer[11]]);
+        let computed = crc32fast::hash(&bytes);
+        if stored != computed {
+            return Err(Error::Checksum {
+                section: Section::Payload,
+                offset: payload.offset,
+                stored,
+                computed,
+            });
+        }
+        for r in 0..self.s.rows.len() as u32 {
+            self.decode_block(r, &bytes, 0)?;
+        }
+        self.decode_orphans(&bytes, 0)?;
+        Ok(stats)
+    }
+}

@@ -1,0 +1,158 @@
+//! Decoding payload blocks: a span's fields, events, enter/exit intervals
+//! and follows-from links, from the bytes a query read.
+
+use std::collections::HashMap;
+
+use super::TraceReader;
+use super::model::{EventData, Interval, SpanId};
+use crate::codec::Cursor;
+use crate::envelope::layout::*;
+use crate::error::{Error, Section};
+use crate::value::{Value, get_fields};
+
+/// What one span's block holds.
+#[derive(Debug, Default)]
+pub(crate) struct Block {
+    pub(crate) fields: Vec<(String, Value)>,
+    pub(crate) events: Vec<EventData>,
+    pub(crate) intervals: Vec<Interval>,
+    pub(crate) follows_from: Vec<SpanId>,
+}
+
+impl TraceReader {
+    fn field_name(&self, callsite: usize, idx: u8) -> String {
+        self.s
+            .callsites
+            .get(callsite)
+            .and_then(|cs| cs.fields.get(usize::from(idx)))
+            .map_or_else(|| format!("field#{idx}"), |&s| self.str(s).to_owned())
+    }
+
+    /// Reads a field list, merging into `into`: a later value of a field
+    /// replaces the earlier one.
+    fn read_fields(
+        &self,
+        c: &mut Cursor<'_>,
+        callsite: usize,
+        into: &mut Vec<(String, Value)>,
+    ) -> Result<(), Error> {
+        get_fields(c, |idx, v| {
+            let name = self.field_name(callsite, idx);
+            let v = v.to_owned();
+            match into.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = v,
+                None => into.push((name, v)),
+            }
+            Ok(())
+        })
+    }
+
+    /// Decodes an event body: callsite (journal number, 1-based), time,
+    /// thread, fields.
+    pub(crate) fn read_event(&self, c: &mut Cursor<'_>) -> Result<EventData, Error> {
+        let cs = c.uvarint32()?;
+        let Some(callsite) = (cs as usize)
+            .checked_sub(1)
+            .filter(|&i| self.s.callsites.get(i).is_some_and(|c| c.kind != 0))
+        else {
+            return Err(c.corrupt("event callsite out of range"));
+        };
+        let t_ns = c.uvarint()?;
+        let thread = c.uvarint32()?;
+        let mut fields = Vec::new();
+        self.read_fields(c, callsite, &mut fields)?;
+        let row = &self.s.callsites[callsite];
+        Ok(EventData {
+            t_ns,
+            name: self.str(row.name).to_owned(),
+            target: self.str(row.target).to_owned(),
+            level: super::level(row.level),
+            thread,
+            fields,
+            file: row.file.map(|f| self.str(f).to_owned()),
+            line: (row.line != 0).then_some(row.line),
+        })
+    }
+
+    /// Decodes the block of span `row` from `bytes` (which start at payload
+    /// offset `base`).
+    pub(crate) fn decode_block(&self, row: u32, bytes: &[u8], base: u64) -> Result<Block, Error> {
+        let (from, to) = self.block_range(row);
+        let slice = &bytes[(from - base) as usize..(to - base) as usize];
+        let callsite = self.s.rows[row as usize].callsite as usize;
+        let mut c = Cursor::new(
+            slice,
+            self.s.extents[S_PAYLOAD].offset + from,
+            Section::Payload,
+        );
+        let mut block = Block::default();
+        // Per thread: nesting depth and when the outermost enter happened.
+        let mut open: HashMap<u32, (u32, u64)> = HashMap::new();
+        while !c.is_empty() {
+            match c.u8()? {
+                P_FIELDS | P_RECORD => self.read_fields(&mut c, callsite, &mut block.fields)?,
+                P_EVENT => block.events.push(self.read_event(&mut c)?),
+                tag @ (P_ENTER | P_EXIT) => {
+                    let t = c.uvarint()?;
+                    let thread = c.uvarint32()?;
+                    let e = open.entry(thread).or_insert((0, t));
+                    if tag == P_ENTER {
+                        if e.0 == 0 {
+                            e.1 = t;
+                        }
+                        e.0 += 1;
+                    } else if e.0 > 0 {
+                        e.0 -= 1;
+                        if e.0 == 0 {
+                            block.intervals.push(Interval {
+                                enter_ns: e.1,
+                                exit_ns: Some(t),
+                                thread,
+                            });
+                        }
+                    }
+                }
+                P_FOLLOWS => {
+                    let r = c.u32_le()?;
+                    if r != NO_SPAN {
+                        if r as usize >= self.s.rows.len() {
+                            return Err(c.corrupt("follows-from link out of range"));
+                        }
+                        block.follows_from.push(SpanId(r));
+                    }
+                }
+                _ => return Err(c.corrupt("unknown payload item tag")),
+            }
+        }
+        for (thread, (depth, t)) in open {
+            if depth > 0 {
+                block.intervals.push(Interval {
+                    enter_ns: t,
+                    exit_ns: None,
+                    thread,
+                });
+            }
+        }
+        block.events.sort_by_key(|e| e.t_ns);
+        block.intervals.sort_by_key(|i| (i.enter_ns, i.thread));
+        Ok(block)
+    }
+
+    /// Decodes the orphan-event block from `bytes` (starting at payload
+    /// offset `base`).
+    pub(crate) fn decode_orphans(&self, bytes: &[u8], base: u64) -> Result<Vec<EventData>, Error> {
+        let orphans = self.s.extents[S_ORPHANS];
+        let from = orphans.offset - self.s.extents[S_PAYLOAD].offset;
+        let slice = &bytes[(from - base) as usize..];
+        let mut c = Cursor::new(slice, orphans.offset, Section::Payload);
+        let mut out = Vec::new();
+        while !c.is_empty() {
+            if c.u8()? != P_EVENT {
+                return Err(c.corrupt("orphan block holds something other than events"));
+            }
+            out.push(self.read_event(&mut c)?);
+        }
+        out.sort_by_key(|e| e.t_ns);
+        Ok(out)
+    }
+}

@@ -1,0 +1,416 @@
+//! Opening an envelope: the preamble, header, trailer and structure
+//! sections are read and every field is validated before anything uses it.
+//! After this, queries can index the tables without further checks.
+
+use super::source::{ReadStats, Source};
+use crate::codec::Cursor;
+use crate::envelope::TraceHeader;
+use crate::envelope::layout::*;
+use crate::error::{Error, Section};
+
+/// A callsite, with its strings resolved to string-table ids.
+#[derive(Debug, Clone)]
+pub(crate) struct CallsiteRow {
+    pub(crate) kind: u8,
+    pub(crate) level: u8,
+    pub(crate) name: u32,
+    pub(crate) target: u32,
+    pub(crate) file: Option<u32>,
+    pub(crate) line: u32,
+    pub(crate) fields: Vec<u32>,
+}
+
+/// Everything `open` reads: small, always in memory.
+#[derive(Debug)]
+pub(crate) struct Structure {
+    pub(crate) header: TraceHeader,
+    pub(crate) extents: [Extent; SECTION_COUNT],
+    pub(crate) strings: Vec<String>,
+    pub(crate) callsites: Vec<CallsiteRow>,
+    /// Thread number - 1 → name string id.
+    pub(crate) threads: Vec<Option<u32>>,
+    pub(crate) rows: Vec<Row>,
+    pub(crate) roots: Vec<u32>,
+    pub(crate) services: Vec<(u32, Vec<u32>)>,
+}
+
+/// Callsite kinds in the callsite table.
+const KIND_SPAN_CALLSITE: u8 = 0;
+const KIND_EVENT_CALLSITE: u8 = 1;
+
+fn corrupt(section: Section, offset: u64, what: &'static str) -> Error {
+    Error::Corrupt {
+        section,
+        offset,
+        what,
+    }
+}
+
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// A count read from the file, checked against the bytes left (each item
+/// takes at least `min_item` bytes), so no hostile count sizes an allocation.
+fn count(c: &mut Cursor<'_>, min_item: usize) -> Result<usize, Error> {
+    let n = c.uvarint()?;
+    if n > (c.remaining() / min_item.max(1)) as u64 {
+        return Err(c.corrupt("count larger than the section can hold"));
+    }
+    Ok(n as usize)
+}
+
+pub(crate) fn read_structure(src: &Source, stats: &mut ReadStats) -> Result<Structure, Error> {
+    let file_len = src.len();
+    if file_len < PREAMBLE_LEN + TRAILER_LEN {
+        let got = src.read(Section::Preamble, 0, file_len.min(8), stats)?;
+        if got.as_slice() != &MAGIC[..got.len()] {
+            return Err(Error::BadMagic {
+                expected: "envelope",
+                found: got,
+            });
+        }
+        return Err(Error::Truncated {
+            section: Section::Preamble,
+            offset: 0,
+            end: PREAMBLE_LEN + TRAILER_LEN,
+            file_len,
+        });
+    }
+    let pre = src.read(Section::Preamble, 0, PREAMBLE_LEN, stats)?;
+    if pre[..8] != MAGIC {
+        return Err(Error::BadMagic {
+            expected: "envelope",
+            found: pre[..8].to_vec(),
+        });
+    }
+    let version = u32_at(&pre, 8);
+    if version != ENVELOPE_VERSION {
+        return Err(Error::UnsupportedVersion {
+            kind: "envelope",
+            found: version,
+            supported: ENVELOPE_VERSION,
+        });
+    }
+    let header_len = u64::from(u32_at(&pre, 12));
+    let body_end = file_len - TRAILER_LEN;
+    if header_len < SECTION_TABLE_LEN as u64
+        || header_len > MAX_HEADER_LEN
+        || PREAMBLE_LEN + header_len > body_end
+    {
+        return Err(Error::Truncated {
+            section: Section::Header,
+            offset: PREAMBLE_LEN,
+            end: PREAMBLE_LEN + header_len,
+            file_len,
+        });
+    }
+    let trailer = src.read(Section::Trailer, body_end, TRAILER_LEN, stats)?;
+    if trailer[24..32] != END_MAGIC {
+        return Err(corrupt(
+            Section::Trailer,
+            body_end + 24,
+            "end magic missing: the file is truncated or was not finished",
+        ));
+    }
+    let declared_len = u64_at(&trailer, 16);
+    if declared_len != file_len {
+        return Err(Error::Truncated {
+            section: Section::Trailer,
+            offset: body_end,
+            end: declared_len,
+            file_len,
+        });
+    }
+    let header = src.read(Section::Header, PREAMBLE_LEN, header_len, stats)?;
+    let computed = crc32fast::hash(&header);
+    let stored = u32_at(&trailer, 0);
+    if computed != stored {
+        return Err(Error::Checksum {
+            section: Section::Header,
+            offset: PREAMBLE_LEN,
+            stored,
+            computed,
+        });
+    }
+
+    // Section table: in file order, contiguous, inside the body.
+    let mut extents = [Extent::default(); SECTION_COUNT];
+    for (i, e) in extents.iter_mut().enumerate() {
+        *e = Extent {
+            offset: u64_at(&header, i * 16),
+            len: u64_at(&header, i * 16 + 8),
+        };
+    }
+    let structure_start = PREAMBLE_LEN + header_len;
+    let mut expect = structure_start;
+    for (i, e) in extents.iter().enumerate().take(S_ORPHANS) {
+        if e.offset != expect || e.end() > body_end || e.offset.checked_add(e.len).is_none() {
+            return Err(corrupt(
+                Section::Header,
+                PREAMBLE_LEN + i as u64 * 16,
+                "section table entry out of place",
+            ));
+        }
+        expect = e.end();
+    }
+    let payload = extents[S_PAYLOAD];
+    let orphans = extents[S_ORPHANS];
+    if payload.end() != body_end
+        || orphans.offset < payload.offset
+        || orphans.end() != payload.end()
+    {
+        return Err(corrupt(
+            Section::Header,
+            PREAMBLE_LEN + 6 * 16,
+            "payload section out of place",
+        ));
+    }
+    let info: TraceHeader = postcard::from_bytes(&header[SECTION_TABLE_LEN..]).map_err(|_| {
+        corrupt(
+            Section::Header,
+            PREAMBLE_LEN + SECTION_TABLE_LEN as u64,
+            "header fields do not decode",
+        )
+    })?;
+
+    let structure_len = extents[S_SERVICES].end() - structure_start;
+    let bytes = src.read(Section::Index, structure_start, structure_len, stats)?;
+    let computed = crc32fast::hash(&bytes);
+    let stored = u32_at(&trailer, 4);
+    if computed != stored {
+        return Err(Error::Checksum {
+            section: Section::Index,
+            offset: structure_start,
+            stored,
+            computed,
+        });
+    }
+    let part = |i: usize, section: Section| {
+        let e = extents[i];
+        let from = (e.offset - structure_start) as usize;
+        Cursor::new(&bytes[from..from + e.len as usize], e.offset, section)
+    };
+
+    let strings = read_strings(part(S_STRINGS, Section::Strings))?;
+    let n_strings = strings.len() as u32;
+    let callsites = read_callsites(part(S_CALLSITES, Section::Callsites), n_strings)?;
+    let threads = read_threads(part(S_THREADS, Section::Threads), n_strings)?;
+    let orphan_start = orphans.offset - payload.offset;
+    let rows = read_index(
+        &bytes[(extents[S_INDEX].offset - structure_start) as usize..]
+            [..extents[S_INDEX].len as usize],
+        extents[S_INDEX].offset,
+        &callsites,
+        n_strings,
+        threads.len() as u32,
+        orphan_start,
+    )?;
+    let roots = read_roots(part(S_ROOTS, Section::Roots), &rows)?;
+    let services = read_services(
+        part(S_SERVICES, Section::Services),
+        n_strings,
+        rows.len() as u32,
+    )?;
+    if info.spans as usize != rows.len() || info.roots as usize != roots.len() {
+        return Err(corrupt(
+            Section::Header,
+            PREAMBLE_LEN + SECTION_TABLE_LEN as u64,
+            "span or root count disagrees with the index",
+        ));
+    }
+    Ok(Structure {
+        header: info,
+        extents,
+        strings,
+        callsites,
+        threads,
+        rows,
+        roots,
+        services,
+    })
+}
+
+fn read_strings(mut c: Cursor<'_>) -> Result<Vec<String>, Error> {
+    let n = count(&mut c, 1)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(c.str()?.to_owned());
+    }
+    Ok(out)
+}
+
+fn string_ref(c: &mut Cursor<'_>, n_strings: u32) -> Result<u32, Error> {
+    let v = c.uvarint32()?;
+    if v >= n_strings {
+        return Err(c.corrupt("string id out of range"));
+    }
+    Ok(v)
+}
+
+/// A string id stored as id + 1, 0 meaning none.
+fn opt_string_ref(c: &mut Cursor<'_>, n_strings: u32) -> Result<Option<u32>, Error> {
+    match c.uvarint32()? {
+        0 => Ok(None),
+        v if v - 1 < n_strings => Ok(Some(v - 1)),
+        _ => Err(c.corrupt("string id out of range")),
+    }
+}
+
+fn read_callsites(mut c: Cursor<'_>, n_strings: u32) -> Result<Vec<CallsiteRow>, Error> {
+    let n = count(&mut c, 8)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let kind = c.u8()?;
+        let level = c.u8()?;
+        if kind > KIND_EVENT_CALLSITE || level > 4 {
+            return Err(c.corrupt("callsite kind or level out of range"));
+        }
+        let name = string_ref(&mut c, n_strings)?;
+        let target = string_ref(&mut c, n_strings)?;
+        let _module = opt_string_ref(&mut c, n_strings)?;
+        let file = opt_string_ref(&mut c, n_strings)?;
+        let line = c.uvarint32()?;
+        let nf = c.u8()?;
+        let mut fields = Vec::with_capacity(usize::from(nf));
+        for _ in 0..nf {
+            fields.push(string_ref(&mut c, n_strings)?);
+        }
+        out.push(CallsiteRow {
+            kind,
+            level,
+            name,
+            target,
+            file,
+            line,
+            fields,
+        });
+    }
+    Ok(out)
+}
+
+fn read_threads(mut c: Cursor<'_>, n_strings: u32) -> Result<Vec<Option<u32>>, Error> {
+    let n = count(&mut c, 1)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(opt_string_ref(&mut c, n_strings)?);
+    }
+    Ok(out)
+}
+
+fn read_index(
+    bytes: &[u8],
+    offset: u64,
+    callsites: &[CallsiteRow],
+    n_strings: u32,
+    n_threads: u32,
+    orphan_start: u64,
+) -> Result<Vec<Row>, Error> {
+    if bytes.len() % ROW_LEN != 0 {
+        return Err(corrupt(
+            Section::Index,
+            offset,
+            "index length is not a whole number of rows",
+        ));
+    }
+    let n = (bytes.len() / ROW_LEN) as u32;
+    let n_callsites = callsites.len() as u32;
+    let mut rows: Vec<Row> = Vec::with_capacity(n as usize);
+    let mut prev_end = 0u64;
+    for (r, chunk) in bytes.chunks_exact(ROW_LEN).enumerate() {
+        let mut a = [0u8; ROW_LEN];
+        a.copy_from_slice(chunk);
+        let row = Row::get(&a);
+        let at = offset + (r * ROW_LEN) as u64;
+        let r = r as u32;
+        let bad = |what| Err(corrupt(Section::Index, at, what));
+        if row.parent != NO_PARENT {
+            // Preorder: a parent comes before its child, and the child lies
+            // inside the parent's subtree.
+            if row.parent >= r || rows[row.parent as usize].subtree_end <= r {
+                return bad("parent is not an ancestor in preorder");
+            }
+            if row.subtree_end > rows[row.parent as usize].subtree_end {
+                return bad("subtree runs past its parent's");
+            }
+        }
+        if row.subtree_end <= r || row.subtree_end > n {
+            return bad("subtree end out of range");
+        }
+        if row.callsite >= n_callsites || row.service >= n_strings || row.thread > n_threads {
+            return bad("callsite, service or thread out of range");
+        }
+        if callsites[row.callsite as usize].kind != KIND_SPAN_CALLSITE {
+            return bad("row refers to an event callsite");
+        }
+        if row.start > row.end {
+            return bad("span ends before it starts");
+        }
+        if row.payload_end < prev_end || row.payload_end > orphan_start {
+            return bad("payload block out of place");
+        }
+        prev_end = row.payload_end;
+        rows.push(row);
+    }
+    if prev_end != orphan_start {
+        return Err(corrupt(
+            Section::Index,
+            offset,
+            "payload blocks do not fill the payload section",
+        ));
+    }
+    Ok(rows)
+}
+
+fn read_roots(c: Cursor<'_>, rows: &[Row]) -> Result<Vec<u32>, Error> {
+    let mut c = c;
+    if c.remaining() % 4 != 0 {
+        return Err(c.corrupt("roots table is not a whole number of rows"));
+    }
+    let mut out = Vec::with_capacity(c.remaining() / 4);
+    while !c.is_empty() {
+        let r = c.u32_le()?;
+        if rows
+            .get(r as usize)
+            .is_none_or(|row| row.parent != NO_PARENT)
+        {
+            return Err(c.corrupt("root is not a top-level span"));
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+fn read_services(
+    mut c: Cursor<'_>,
+    n_strings: u32,
+    n_rows: u32,
+) -> Result<Vec<(u32, Vec<u32>)>, Error> {
+    let n = count(&mut c, 2)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name = string_ref(&mut c, n_strings)?;
+        let k = count(&mut c, 1)?;
+        let mut rows = Vec::with_capacity(k);
+        let mut prev = 0u32;
+        for i in 0..k {
+            let d = c.uvarint32()?;
+            let r = prev
+                .checked_add(d)
+                .filter(|&r| r < n_rows && (i == 0 || d > 0));
+            let Some(r) = r else {
+                return Err(c.corrupt("service row out of range or out of order"));
+            };
+            rows.push(r);
+            prev = r;
+        }
+        out.push((name, rows));
+    }
+    Ok(out)
+}

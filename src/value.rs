@@ -1,0 +1,257 @@
+//! Typed field values and their encoding, shared by the journal and the
+//! envelope's payload blocks.
+//!
+//! A field list is encoded as a count byte, then per field its index in the
+//! callsite's field names (one byte: `tracing` allows at most 32 fields), a
+//! type tag and the value. See `docs/format.md`, "Field lists".
+
+use std::fmt;
+
+use crate::codec::{Cursor, unzigzag};
+use crate::error::Error;
+
+pub(crate) const T_FALSE: u8 = 0;
+pub(crate) const T_TRUE: u8 = 1;
+pub(crate) const T_I64: u8 = 2;
+pub(crate) const T_U64: u8 = 3;
+pub(crate) const T_I128: u8 = 4;
+pub(crate) const T_U128: u8 = 5;
+pub(crate) const T_F64: u8 = 6;
+pub(crate) const T_STR: u8 = 7;
+pub(crate) const T_BYTES: u8 = 8;
+
+/// A field value as recorded, with its type kept.
+///
+/// `Debug` and `Display` values (`?x`, `%x`) and errors are recorded as
+/// strings, since their formatting is all a trace can keep of them.
+///
+/// ```
+/// use bhtrace::Value;
+/// assert_eq!(Value::from(3_i64).to_string(), "3");
+/// assert_eq!(Value::Str("GET".into()).as_str(), Some("GET"));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A `bool`.
+    Bool(bool),
+    /// A signed integer up to 64 bits.
+    I64(i64),
+    /// An unsigned integer up to 64 bits.
+    U64(u64),
+    /// A signed 128-bit integer.
+    I128(i128),
+    /// An unsigned 128-bit integer.
+    U128(u128),
+    /// A float.
+    F64(f64),
+    /// A string, or the formatted form of a `Debug`/`Display`/error value.
+    Str(String),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+}
+
+impl Value {
+    /// The string, if this value is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as an `i128` if it is an integer that fits.
+    pub fn as_i128(&self) -> Option<i128> {
+        match *self {
+            Value::I64(v) => Some(i128::from(v)),
+            Value::U64(v) => Some(i128::from(v)),
+            Value::I128(v) => Some(v),
+            Value::U128(v) => i128::try_from(v).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as a `bool` if it is one.
+    pub fn as_bool(&self) -> Option<bool> {
+        match *self {
+            Value::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Bool(v) => write!(f, "{v}"),
+            Value::I64(v) => write!(f, "{v}"),
+            Value::U64(v) => write!(f, "{v}"),
+            Value::I128(v) => write!(f, "{v}"),
+            Value::U128(v) => write!(f, "{v}"),
+            Value::F64(v) => write!(f, "{v}"),
+            Value::Str(v) => f.write_str(v),
+            Value::Bytes(v) => {
+                for b in v {
+                    write!(f, "{b:02x}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+macro_rules! value_from {
+    ($($t:ty => $variant:ident as $as:ty),* $(,)?) => {
+        $(impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                Value::$variant(<$as>::from(v))
+            }
+        })*
+    };
+}
+
+value_from! {
+    bool => Bool as bool,
+    i64 => I64 as i64,
+    i32 => I64 as i64,
+    u64 => U64 as u64,
+    u32 => U64 as u64,
+    i128 => I128 as i128,
+    u128 => U128 as u128,
+    f64 => F64 as f64,
+    &str => Str as String,
+    String => Str as String,
+}
+
+/// A value as it sits in the file, borrowing strings and bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum RawValue<'a> {
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+    I128(i128),
+    U128(u128),
+    F64(f64),
+    Str(&'a str),
+    Bytes(&'a [u8]),
+}
+
+impl RawValue<'_> {
+    pub(crate) fn to_owned(self) -> Value {
+        match self {
+            RawValue::Bool(v) => Value::Bool(v),
+            RawValue::I64(v) => Value::I64(v),
+            RawValue::U64(v) => Value::U64(v),
+            RawValue::I128(v) => Value::I128(v),
+            RawValue::U128(v) => Value::U128(v),
+            RawValue::F64(v) => Value::F64(v),
+            RawValue::Str(v) => Value::Str(v.to_owned()),
+            RawValue::Bytes(v) => Value::Bytes(v.to_vec()),
+        }
+    }
+}
+
+/// Reads one value (type tag, then the value).
+pub(crate) fn get_value<'a>(c: &mut Cursor<'a>) -> Result<RawValue<'a>, Error> {
+    Ok(match c.u8()? {
+        T_FALSE => RawValue::Bool(false),
+        T_TRUE => RawValue::Bool(true),
+        T_I64 => RawValue::I64(unzigzag(c.uvarint()?)),
+        T_U64 => RawValue::U64(c.uvarint()?),
+        T_I128 => RawValue::I128(i128::from_le_bytes(c.array()?)),
+        T_U128 => RawValue::U128(u128::from_le_bytes(c.array()?)),
+        T_F64 => RawValue::F64(f64::from_le_bytes(c.array()?)),
+        T_STR => RawValue::Str(c.str()?),
+        T_BYTES => RawValue::Bytes(c.bytes()?),
+        _ => return Err(c.corrupt("unknown value type tag")),
+    })
+}
+
+/// Reads a field list, calling `f(field_index, value)` for each field.
+pub(crate) fn get_fields<'a>(
+    c: &mut Cursor<'a>,
+    mut f: impl FnMut(u8, RawValue<'a>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let n = c.u8()?;
+    for _ in 0..n {
+        let idx = c.u8()?;
+        let v = get_value(c)?;
+        f(idx, v)?;
+    }
+    Ok(())
+}
+
+/// Skips a field list, validating it.
+pub(crate) fn skip_fields(c: &mut Cursor<'_>) -> Result<(), Error> {
+    get_fields(c, |_, _| Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{put_bytes, put_uvarint, zigzag};
+    use crate::error::Section;
+    use proptest::prelude::*;
+
+    /// Appends one value (type tag, then the value) to `buf`.
+    fn put_value(buf: &mut Vec<u8>, v: &Value) {
+        match v {
+            Value::Bool(b) => buf.push(if *b { T_TRUE } else { T_FALSE }),
+            Value::I64(x) => {
+                buf.push(T_I64);
+                put_uvarint(buf, zigzag(*x));
+            }
+            Value::U64(x) => {
+                buf.push(T_U64);
+                put_uvarint(buf, *x);
+            }
+            Value::I128(x) => {
+                buf.push(T_I128);
+                buf.extend_from_slice(&x.to_le_bytes());
+            }
+            Value::U128(x) => {
+                buf.push(T_U128);
+                buf.extend_from_slice(&x.to_le_bytes());
+            }
+            Value::F64(x) => {
+                buf.push(T_F64);
+                buf.extend_from_slice(&x.to_le_bytes());
+            }
+            Value::Str(s) => {
+                buf.push(T_STR);
+                put_bytes(buf, s.as_bytes());
+            }
+            Value::Bytes(b) => {
+                buf.push(T_BYTES);
+                put_bytes(buf, b);
+            }
+        }
+    }
+
+    fn any_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::I64),
+            any::<u64>().prop_map(Value::U64),
+            any::<i128>().prop_map(Value::I128),
+            any::<u128>().prop_map(Value::U128),
+            any::<f64>()
+                .prop_filter("NaN never equals itself", |f| !f.is_nan())
+                .prop_map(Value::F64),
+            ".*".prop_map(Value::Str),
+            proptest::collection::vec(any::<u8>(), 0..64).prop_map(Value::Bytes),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn values_round_trip(vals in proptest::collection::vec(any_value(), 0..20)) {
+            let mut buf = Vec::new();
+            for v in &vals { put_value(&mut buf, v); }
+            let mut c = Cursor::new(&buf, 0, Section::Payload);
+            for v in &vals {
+                prop_assert_eq!(&get_value(&mut c).unwrap().to_owned(), v);
+            }
+            prop_assert!(c.is_empty());
+        }
+    }
+}
