@@ -64,7 +64,7 @@ mod value;
 pub use capture::BhtLayer;
 pub use capture::setup::{Builder, Finished, Guard, layer};
 pub use envelope::layout::ENVELOPE_VERSION;
-pub use envelope::{ConvertStats, TraceHeader, recover, recover_with_progress};
+pub use envelope::{ConvertStats, TraceHeader, recover, recover_to_vec, recover_with_progress};
 pub use error::{Error, Section};
 pub use reader::{
     EventData, Interval, ReadStats, SUMMARY_SLOWEST, Segment, ServiceSummary, Span, SpanId,

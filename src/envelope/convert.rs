@@ -10,7 +10,6 @@
 //! is renamed into place.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::hash::BuildHasherDefault;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -486,6 +485,47 @@ fn convert_impl(
     out: &Path,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ConvertStats, Error> {
+    let tmp = tmp_path(out);
+    let result = (|| {
+        let file = create_private(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+        let stats = convert_to(journal, &mut w, &tmp, progress)?;
+        let file = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
+        Ok(stats)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Converts a journal into an envelope held in memory, for inspecting a
+/// crashed process's journal without writing a file.
+///
+/// # Errors
+/// As [`recover`].
+///
+/// ```no_run
+/// # fn main() -> Result<(), bhtrace::Error> {
+/// let (bytes, _stats) = bhtrace::recover_to_vec("app.bhtj")?;
+/// let trace = bhtrace::TraceReader::from_bytes(bytes)?;
+/// # Ok(()) }
+/// ```
+pub fn recover_to_vec(journal: impl AsRef<Path>) -> Result<(Vec<u8>, ConvertStats), Error> {
+    let mut out = Vec::new();
+    let stats = convert_to(journal.as_ref(), &mut out, Path::new("<memory>"), &mut |_, _| {})?;
+    Ok((out, stats))
+}
+
+/// Writes the envelope of `journal` to `out`, front to back.
+fn convert_to(
+    journal: &Path,
+    out: &mut dyn Write,
+    out_path: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ConvertStats, Error> {
     // Pass 1: structure.
     let mut p = Pass1::default();
     let file_len = std::fs::metadata(journal)
@@ -567,39 +607,27 @@ fn convert_impl(
     let structure_crc = crc32fast::hash(&head[structure_start..]);
     drop(structure);
 
-    let tmp = tmp_path(out);
-    let result = (|| {
-        let mut file = create_private(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        file.write_all(&head).map_err(|e| Error::io(&tmp, e))?;
-        let payload_crc = pass2(
-            journal,
-            &p,
-            &layout,
-            &mut file,
-            &tmp,
-            valid_end,
-            &mut |pass, done| progress(file_len * (1 + pass) + done, total),
-        )?;
-        let file_len_out = structure_end + payload_total + TRAILER_LEN;
-        let mut trailer = Vec::with_capacity(TRAILER_LEN as usize);
-        trailer.extend_from_slice(&header_crc.to_le_bytes());
-        trailer.extend_from_slice(&structure_crc.to_le_bytes());
-        trailer.extend_from_slice(&payload_crc.to_le_bytes());
-        trailer.extend_from_slice(&0u32.to_le_bytes());
-        trailer.extend_from_slice(&file_len_out.to_le_bytes());
-        trailer.extend_from_slice(&END_MAGIC);
-        file.write_all(&trailer).map_err(|e| Error::io(&tmp, e))?;
-        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
-        Ok(file_len_out)
-    })();
-    let envelope_bytes = match result {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
+    let io = |e| Error::io(out_path, e);
+    out.write_all(&head).map_err(io)?;
+    let payload_crc = pass2(
+        journal,
+        &p,
+        &layout,
+        out,
+        out_path,
+        valid_end,
+        &mut |pass, done| progress(file_len * (1 + pass) + done, total),
+    )?;
+    let envelope_bytes = structure_end + payload_total + TRAILER_LEN;
+    let mut trailer = Vec::with_capacity(TRAILER_LEN as usize);
+    trailer.extend_from_slice(&header_crc.to_le_bytes());
+    trailer.extend_from_slice(&structure_crc.to_le_bytes());
+    trailer.extend_from_slice(&payload_crc.to_le_bytes());
+    trailer.extend_from_slice(&0u32.to_le_bytes());
+    trailer.extend_from_slice(&envelope_bytes.to_le_bytes());
+    trailer.extend_from_slice(&END_MAGIC);
+    out.write_all(&trailer).map_err(io)?;
+    out.flush().map_err(io)?;
     progress(total, total);
     Ok(ConvertStats {
         spans: header.spans,
@@ -894,7 +922,7 @@ fn pass2(
     journal: &Path,
     p: &Pass1,
     layout: &Layout,
-    file: &mut File,
+    file: &mut dyn Write,
     path: &Path,
     valid_end: u64,
     progress: &mut dyn FnMut(u64, u64),

@@ -17,5 +17,5 @@ mod convert;
 pub(crate) mod layout;
 
 pub(crate) use convert::convert;
-pub use convert::{ConvertStats, recover, recover_with_progress};
+pub use convert::{ConvertStats, recover, recover_to_vec, recover_with_progress};
 pub use layout::TraceHeader;

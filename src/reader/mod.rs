@@ -71,6 +71,16 @@ impl TraceReader {
         Self::from_source(Source::open(path.as_ref())?)
     }
 
+    /// Opens a journal (left by a crashed process, or kept) by converting it
+    /// into an envelope in memory; nothing is written to disk.
+    ///
+    /// # Errors
+    /// As [`recover`](crate::recover), then as [`TraceReader::open`].
+    pub fn open_journal(path: impl AsRef<Path>) -> Result<(Self, crate::ConvertStats), Error> {
+        let (bytes, stats) = crate::recover_to_vec(path)?;
+        Ok((Self::from_bytes(bytes)?, stats))
+    }
+
     /// Opens an envelope held in memory.
     ///
     /// # Errors
