@@ -57,8 +57,11 @@ mod capture;
 mod codec;
 mod envelope;
 mod error;
+#[cfg(feature = "export")]
+pub mod export;
 pub mod journal;
 mod reader;
+pub mod testing;
 mod value;
 
 pub use capture::BhtLayer;

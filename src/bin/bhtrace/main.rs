@@ -1,0 +1,2 @@
+//! The `bhtrace` command-line tool (being written).
+fn main() {}

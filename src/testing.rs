@@ -1,0 +1,1 @@
+//! Traces of test runs (being written).
