@@ -119,6 +119,9 @@ struct Acc {
     enter_thread: u32,
     depth: u32,
     flags: u32,
+    /// Bytes of the creation item (tag + field list): it opens the span's
+    /// block, whatever the journal order of the span's other records.
+    head: u32,
 }
 
 impl Acc {
@@ -139,6 +142,7 @@ impl Acc {
             enter_thread: 0,
             depth: 0,
             flags: 0,
+            head: 0,
         }
     }
 }
@@ -194,7 +198,10 @@ struct Pass1 {
     strings: Interner,
     /// Enter state of spans entered on a second thread at once.
     overflow: FastMap<(u32, u32), (u32, u64)>,
-    pending: Vec<(u32, u8, Pending)>,
+    /// Per slot: service/error values recorded (on another thread) before
+    /// the span's creation record reached the journal. They happened after
+    /// the creation, so they are applied right after it.
+    pending: FastMap<u32, Vec<(u8, Pending)>>,
     orphan_bytes: u64,
     events: u64,
     records: u64,
@@ -252,7 +259,7 @@ impl Pass1 {
             if known.is_some() {
                 self.apply_field(slot, idx, &v);
             } else {
-                self.pending.push((slot, idx, v));
+                self.pending.entry(slot).or_default().push((idx, v));
             }
         }
         Ok(())
@@ -345,10 +352,15 @@ impl Pass1 {
                 acc.parent = parent;
                 acc.start = t;
                 acc.thread = thread;
-                acc.payload += 1 + fields.len() as u64;
+                // A field list lies inside one frame (at most MAX_FRAME_LEN).
+                acc.head = (1 + fields.len()) as u32;
+                acc.payload += u64::from(acc.head);
                 acc.records += 1;
                 self.see(t);
                 self.scan_fields(slot, fields, offset)?;
+                for (idx, v) in self.pending.remove(&slot).unwrap_or_default() {
+                    self.apply_field(slot, idx, &v);
+                }
             }
             RecordRef::Record { span, fields } => {
                 let slot = self.add_payload(span, 1 + fields.len() as u64, false);
@@ -366,12 +378,15 @@ impl Pass1 {
             } => {
                 self.see(t);
                 let slot = self.add_payload(span, 1 + body.len() as u64, false);
+                // A thread that holds the span through the overflow map
+                // nests there, so its nested entry is not counted twice.
+                let in_overflow = self.overflow.get(&(slot, thread)).is_some_and(|e| e.0 > 0);
                 let acc = &mut self.spans[slot as usize];
-                if acc.depth == 0 {
+                if !in_overflow && acc.depth == 0 {
                     acc.enter_thread = thread;
                     acc.enter_t = t;
                     acc.depth = 1;
-                } else if acc.enter_thread == thread {
+                } else if !in_overflow && acc.enter_thread == thread {
                     acc.depth += 1;
                 } else {
                     let e = self.overflow.entry((slot, thread)).or_insert((0, t));
@@ -490,7 +505,9 @@ fn convert_impl(
         let file = create_private(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         let stats = convert_to(journal, &mut w, &tmp, progress)?;
-        let file = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+        let file = w
+            .into_inner()
+            .map_err(|e| Error::io(&tmp, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
         Ok(stats)
@@ -515,7 +532,12 @@ fn convert_impl(
 /// ```
 pub fn recover_to_vec(journal: impl AsRef<Path>) -> Result<(Vec<u8>, ConvertStats), Error> {
     let mut out = Vec::new();
-    let stats = convert_to(journal.as_ref(), &mut out, Path::new("<memory>"), &mut |_, _| {})?;
+    let stats = convert_to(
+        journal.as_ref(),
+        &mut out,
+        Path::new("<memory>"),
+        &mut |_, _| {},
+    )?;
     Ok((out, stats))
 }
 
@@ -681,10 +703,8 @@ impl Layout {
     fn build(p: &mut Pass1) -> Layout {
         let n = p.spans.len();
         let end_t = p.last_t;
-        // Values recorded before their span's creation record arrived.
-        for (slot, idx, v) in std::mem::take(&mut p.pending) {
-            p.apply_field(slot, idx, &v);
-        }
+        // What is still pending belongs to spans whose creation was lost.
+        p.pending.clear();
         let overflow = std::mem::take(&mut p.overflow);
         let mut layout = Layout::default();
         let real: Vec<bool> = p.spans.iter().map(|a| a.callsite != 0).collect();
@@ -938,7 +958,14 @@ fn pass2(
             start: window_start,
             buf: vec![0u8; len as usize],
         };
-        let mut cursor: Vec<u64> = layout.block_start.clone();
+        // Creation fields open each block (see `Acc::head`); the span's
+        // other items follow in journal order.
+        let mut cursor: Vec<u64> = layout
+            .block_start
+            .iter()
+            .zip(&p.spans)
+            .map(|(&start, acc)| start + u64::from(acc.head))
+            .collect();
         let mut orphan_at = layout.orphan_start;
         let mut created = vec![false; n];
         let real = |slot: u32| layout.row_of[slot as usize] != NONE;
@@ -968,7 +995,7 @@ fn pass2(
                         if let Some(s) = slot_of(span) {
                             if valid && span != 0 && !created[s as usize] {
                                 created[s as usize] = true;
-                                place(span, P_FIELDS, fields, &mut w, &mut cursor);
+                                w.put(layout.block_start[s as usize], P_FIELDS, fields);
                             }
                         }
                     }
@@ -987,7 +1014,9 @@ fn pass2(
                         place(span, P_EXIT, body, &mut w, &mut cursor);
                     }
                     RecordRef::Event { parent, body, .. } => {
-                        if parent == 0 || !place(parent, P_EVENT, body, &mut w, &mut cursor) {
+                        let placed =
+                            parent != 0 && place(parent, P_EVENT, body, &mut w, &mut cursor);
+                        if !placed {
                             w.put(orphan_at, P_EVENT, body);
                             orphan_at += 1 + body.len() as u64;
                         }

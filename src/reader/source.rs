@@ -90,7 +90,7 @@ impl Source {
         len: u64,
         stats: &mut ReadStats,
     ) -> Result<Vec<u8>, Error> {
-        let end = offset.checked_add(len).unwrap_or(u64::MAX);
+        let end = offset.saturating_add(len);
         if end > self.len {
             return Err(Error::Truncated {
                 section,
