@@ -21,6 +21,8 @@ pub enum Section {
     Header,
     /// The envelope's trailer (checksums, file length, end magic).
     Trailer,
+    /// The structure as a whole (tables and index), under one checksum.
+    Structure,
     /// The string table.
     Strings,
     /// The callsite table.
@@ -45,6 +47,7 @@ impl fmt::Display for Section {
             Section::Preamble => "preamble",
             Section::Header => "header",
             Section::Trailer => "trailer",
+            Section::Structure => "structure (tables and index)",
             Section::Strings => "string table",
             Section::Callsites => "callsite table",
             Section::Threads => "thread table",

@@ -103,11 +103,12 @@ impl Builder {
         self
     }
 
-    /// The size at which a thread's buffer is handed to the writer (at least
-    /// 64 bytes). Smaller batches reach the journal sooner but cost more
-    /// channel operations.
+    /// The size at which a thread's buffer is handed to the writer, between
+    /// 64 bytes and 4 MiB. Smaller batches reach the journal sooner but cost
+    /// more channel operations. (The upper bound keeps every journal frame
+    /// well under the largest frame a reader accepts.)
     pub fn batch_bytes(mut self, bytes: usize) -> Self {
-        self.batch_bytes = bytes.max(64);
+        self.batch_bytes = bytes.clamp(64, 4 << 20);
         self
     }
 

@@ -8,8 +8,9 @@ use tracing_core::field::{Field, Visit};
 use crate::codec::{put_bytes, put_uvarint, uvarint_array, zigzag};
 use crate::value::{T_BYTES, T_F64, T_FALSE, T_I64, T_I128, T_STR, T_TRUE, T_U64, T_U128};
 
-/// The longest string or byte value kept; longer ones are cut there and
-/// marked, so one huge value cannot make a frame no reader would accept.
+/// The longest string or byte value kept; longer strings are cut there and
+/// end with a marker, longer byte values are cut, so one huge value cannot
+/// make a frame no reader would accept.
 pub(crate) const MAX_VALUE_LEN: usize = 1 << 20;
 
 const REDACTED: &str = "[redacted]";
@@ -42,8 +43,8 @@ impl<'a> FieldEncoder<'a> {
     #[inline]
     fn field(&mut self, field: &Field) -> bool {
         let idx = field.index();
-        // tracing allows 32 fields per callsite; anything past that cannot
-        // be named by the callsite record and is skipped.
+        // tracing allows 32 fields per callsite and the field list stores
+        // indices in one byte: a field past that is skipped (returns false).
         if idx > 255 || self.count == u8::MAX {
             return false;
         }

@@ -433,9 +433,13 @@ impl Pass1 {
                 body,
                 ..
             } => {
+                let Some(cs) = self.callsite(callsite).filter(|c| c.kind != KIND_SPAN) else {
+                    self.orphan_records += 1;
+                    return Ok(());
+                };
+                let error = cs.level == 4;
                 self.see(t);
                 self.events += 1;
-                let error = self.callsite(callsite).is_some_and(|c| c.level == 4);
                 if parent == 0 {
                     self.orphan_bytes += 1 + body.len() as u64;
                 } else {
@@ -483,7 +487,7 @@ fn for_each_record(
                     valid_end = at;
                     records += n;
                     frames.count_records(records);
-                    frames.stop_bad_record(&e);
+                    frames.stop_bad_record(at, &e);
                     return Ok((frames, valid_end));
                 }
             }
@@ -560,6 +564,8 @@ fn convert_to(
         &mut |done| progress(done, total),
         |rec, at| p.record(rec, at),
     )?;
+    // Pass 2 reads exactly what pass 1 read, even if the journal grows.
+    let valid_end = valid_end.min(frames.stats().stopped_at);
     p.valid_end = valid_end;
     let journal_stats = frames.stats().clone();
     let process = frames.process().clone();
@@ -839,7 +845,12 @@ impl Layout {
                 subtree_end: r as u32 + size[r],
                 callsite: acc.callsite - 1,
                 service,
-                thread: acc.thread,
+                // A thread number the journal never defined is "unknown".
+                thread: if acc.thread as usize <= p.threads.len() {
+                    acc.thread
+                } else {
+                    0
+                },
                 flags: acc.flags,
                 start: acc.start,
                 end: acc.end,
@@ -1013,10 +1024,16 @@ fn pass2(
                     RecordRef::Exit { span, body, .. } => {
                         place(span, P_EXIT, body, &mut w, &mut cursor);
                     }
-                    RecordRef::Event { parent, body, .. } => {
-                        let placed =
-                            parent != 0 && place(parent, P_EVENT, body, &mut w, &mut cursor);
-                        if !placed {
+                    RecordRef::Event {
+                        parent,
+                        callsite,
+                        body,
+                        ..
+                    } => {
+                        if !p.callsite(callsite).is_some_and(|c| c.kind != KIND_SPAN) {
+                            return Ok(());
+                        }
+                        if parent == 0 || !place(parent, P_EVENT, body, &mut w, &mut cursor) {
                             w.put(orphan_at, P_EVENT, body);
                             orphan_at += 1 + body.len() as u64;
                         }

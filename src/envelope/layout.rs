@@ -29,7 +29,8 @@ pub(crate) const NO_SPAN: u32 = u32::MAX;
 
 /// Row flag: the span was never closed; its end is the last time seen.
 pub(crate) const FLAG_INCOMPLETE: u32 = 1;
-/// Row flag: an ERROR event, an `error` field, or `otel.status_code = "ERROR"`.
+/// Row flag: an ERROR event, an `error` field whose value is not `false`,
+/// or `otel.status_code` equal to "ERROR" in any case.
 pub(crate) const FLAG_ERROR: u32 = 2;
 /// Row flag: the span has follows-from links (it does not block its parent).
 pub(crate) const FLAG_FOLLOWS: u32 = 4;

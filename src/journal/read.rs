@@ -114,7 +114,14 @@ impl FrameReader {
         let header_len = c.u32_le()?;
         let header_crc = c.u32_le()?;
         let end = PREAMBLE_LEN as u64 + u64::from(header_len);
-        if header_len > MAX_HEADER_LEN || end > file_len {
+        if header_len > MAX_HEADER_LEN {
+            return Err(Error::Corrupt {
+                section: Section::JournalHeader,
+                offset: 12,
+                what: "process header length is larger than any header the writer produces",
+            });
+        }
+        if end > file_len {
             return Err(Error::Truncated {
                 section: Section::JournalHeader,
                 offset: PREAMBLE_LEN as u64,
@@ -166,10 +173,10 @@ impl FrameReader {
         &self.stats
     }
 
-    /// Records that a frame's records did not decode: reading stops there.
-    pub(crate) fn stop_bad_record(&mut self, err: &Error) {
-        self.stats.records = self.stats.records.saturating_sub(0);
-        self.stop(self.frame_offset, StopReason::BadRecord(err.to_string()));
+    /// Records that the record at file offset `at` did not decode: reading
+    /// stops there (the frame's earlier records count as read).
+    pub(crate) fn stop_bad_record(&mut self, at: u64, err: &Error) {
+        self.stop(at, StopReason::BadRecord(err.to_string()));
     }
 
     pub(crate) fn count_records(&mut self, n: u64) {
@@ -478,7 +485,7 @@ impl JournalReader {
             let rec = match next_record(&mut c) {
                 Ok(r) => r,
                 Err(e) => {
-                    self.frames.stop_bad_record(&e);
+                    self.frames.stop_bad_record(at, &e);
                     break;
                 }
             };

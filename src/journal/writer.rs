@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::FRAME_HEADER_LEN;
 use super::record::{put_callsite, put_dropped, put_end, put_thread};
+use super::{FRAME_HEADER_LEN, MAX_FRAME_LEN};
 use crate::capture::shared::{Batch, Msg, Shared};
 
 /// Frames are written out once they reach this size.
@@ -256,11 +256,24 @@ impl Writer {
         if self.frame.len() == FRAME_HEADER_LEN {
             return;
         }
+        let c = &self.shared.counters;
+        if self.frame.len() - FRAME_HEADER_LEN > MAX_FRAME_LEN as usize {
+            // Cannot happen with bounded batches and values; if it did, a
+            // frame no reader accepts must not hide the frames after it.
+            c.write_errors.fetch_add(1, Relaxed);
+            c.records_dropped.fetch_add(self.frame_records, Relaxed);
+            self.first_error.get_or_insert_with(|| {
+                io::Error::other("a journal frame grew past the 64 MiB limit")
+            });
+            self.pending = self.committed;
+            self.frame.truncate(FRAME_HEADER_LEN);
+            self.frame_records = 0;
+            return;
+        }
         let len = (self.frame.len() - FRAME_HEADER_LEN) as u32;
         let crc = crc32fast::hash(&self.frame[FRAME_HEADER_LEN..]);
         self.frame[..4].copy_from_slice(&len.to_le_bytes());
         self.frame[4..8].copy_from_slice(&crc.to_le_bytes());
-        let c = &self.shared.counters;
         match self.file.write_all(&self.frame) {
             Ok(()) => {
                 self.good_len += self.frame.len() as u64;

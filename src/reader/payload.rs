@@ -8,7 +8,7 @@ use super::model::{EventData, Interval, SpanId};
 use crate::codec::Cursor;
 use crate::envelope::layout::*;
 use crate::error::{Error, Section};
-use crate::value::{Value, get_fields};
+use crate::value::{Value, get_fields, skip_fields};
 
 /// What one span's block holds.
 #[derive(Debug, Default)]
@@ -86,11 +86,19 @@ impl TraceReader {
             Section::Payload,
         );
         let mut block = Block::default();
+        // Fields recorded later win over those given at creation, whatever
+        // order their items landed in (threads flush independently).
+        let mut recorded = Vec::new();
         // Per thread: nesting depth and when the outermost enter happened.
         let mut open: HashMap<u32, (u32, u64)> = HashMap::new();
         while !c.is_empty() {
             match c.u8()? {
-                P_FIELDS | P_RECORD => self.read_fields(&mut c, callsite, &mut block.fields)?,
+                P_FIELDS => self.read_fields(&mut c, callsite, &mut block.fields)?,
+                P_RECORD => {
+                    let from = c.pos();
+                    skip_fields(&mut c)?;
+                    recorded.push(from..c.pos());
+                }
                 P_EVENT => block.events.push(self.read_event(&mut c)?),
                 tag @ (P_ENTER | P_EXIT) => {
                     let t = c.uvarint()?;
@@ -123,6 +131,11 @@ impl TraceReader {
                 }
                 _ => return Err(c.corrupt("unknown payload item tag")),
             }
+        }
+        for range in recorded {
+            let at = self.s.extents[S_PAYLOAD].offset + from + range.start as u64;
+            let mut rc = Cursor::new(&slice[range], at, Section::Payload);
+            self.read_fields(&mut rc, callsite, &mut block.fields)?;
         }
         for (thread, (depth, t)) in open {
             if depth > 0 {

@@ -100,10 +100,10 @@ pub(crate) fn read_structure(src: &Source, stats: &mut ReadStats) -> Result<Stru
     }
     let header_len = u64::from(u32_at(&pre, 12));
     let body_end = file_len - TRAILER_LEN;
-    if header_len < SECTION_TABLE_LEN as u64
-        || header_len > MAX_HEADER_LEN
-        || PREAMBLE_LEN + header_len > body_end
-    {
+    if header_len < SECTION_TABLE_LEN as u64 || header_len > MAX_HEADER_LEN {
+        return Err(corrupt(Section::Preamble, 12, "header length out of range"));
+    }
+    if PREAMBLE_LEN + header_len > body_end {
         return Err(Error::Truncated {
             section: Section::Header,
             offset: PREAMBLE_LEN,
@@ -181,12 +181,12 @@ pub(crate) fn read_structure(src: &Source, stats: &mut ReadStats) -> Result<Stru
     })?;
 
     let structure_len = extents[S_SERVICES].end() - structure_start;
-    let bytes = src.read(Section::Index, structure_start, structure_len, stats)?;
+    let bytes = src.read(Section::Structure, structure_start, structure_len, stats)?;
     let computed = crc32fast::hash(&bytes);
     let stored = u32_at(&trailer, 4);
     if computed != stored {
         return Err(Error::Checksum {
-            section: Section::Index,
+            section: Section::Structure,
             offset: structure_start,
             stored,
             computed,
@@ -323,6 +323,7 @@ fn read_index(
     let n_callsites = callsites.len() as u32;
     let mut rows: Vec<Row> = Vec::with_capacity(n as usize);
     let mut prev_end = 0u64;
+    let mut open: Vec<u32> = Vec::new();
     for (r, chunk) in bytes.chunks_exact(ROW_LEN).enumerate() {
         let mut a = [0u8; ROW_LEN];
         a.copy_from_slice(chunk);
@@ -330,15 +331,20 @@ fn read_index(
         let at = offset + (r * ROW_LEN) as u64;
         let r = r as u32;
         let bad = |what| Err(corrupt(Section::Index, at, what));
-        if row.parent != NO_PARENT {
-            // Preorder: a parent comes before its child, and the child lies
-            // inside the parent's subtree.
-            if row.parent >= r || rows[row.parent as usize].subtree_end <= r {
-                return bad("parent is not an ancestor in preorder");
-            }
-            if row.subtree_end > rows[row.parent as usize].subtree_end {
-                return bad("subtree runs past its parent's");
-            }
+        // Preorder: the parent is exactly the nearest row whose subtree is
+        // still open, and a subtree never runs past its parent's.
+        while open
+            .last()
+            .is_some_and(|&a| rows[a as usize].subtree_end <= r)
+        {
+            open.pop();
+        }
+        let expected = open.last().copied().unwrap_or(NO_PARENT);
+        if row.parent != expected {
+            return bad("parent is not the nearest enclosing span in preorder");
+        }
+        if row.parent != NO_PARENT && row.subtree_end > rows[row.parent as usize].subtree_end {
+            return bad("subtree runs past its parent's");
         }
         if row.subtree_end <= r || row.subtree_end > n {
             return bad("subtree end out of range");
@@ -357,6 +363,7 @@ fn read_index(
         }
         prev_end = row.payload_end;
         rows.push(row);
+        open.push(r);
     }
     if prev_end != orphan_start {
         return Err(corrupt(

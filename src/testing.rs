@@ -1,1 +1,0 @@
-//! Traces of test runs (being written).
