@@ -1030,7 +1030,7 @@ fn pass2(
                         body,
                         ..
                     } => {
-                        if !p.callsite(callsite).is_some_and(|c| c.kind != KIND_SPAN) {
+                        if p.callsite(callsite).is_none_or(|c| c.kind == KIND_SPAN) {
                             return Ok(());
                         }
                         if parent == 0 || !place(parent, P_EVENT, body, &mut w, &mut cursor) {
