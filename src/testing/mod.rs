@@ -112,9 +112,11 @@ pub use view::{EventView, SpanView};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use tracing::Dispatch;
 use tracing::dispatcher::DefaultGuard;
+use tracing::subscriber::NoSubscriber;
 use tracing_core::LevelFilter;
 use tracing_subscriber::prelude::*;
 
@@ -232,10 +234,11 @@ impl Capture {
     }
 
     /// `f`, wrapped to run with this capture as its thread's subscriber:
-    /// for `std::thread::spawn(cap.bind(|| …))`.
-    pub fn bind<F, R>(&self, f: F) -> impl FnOnce() -> R + Send + 'static
+    /// for `std::thread::spawn(cap.bind(|| …))` or a scoped thread's
+    /// `s.spawn(cap.bind(|| …))`.
+    pub fn bind<F, R>(&self, f: F) -> impl FnOnce() -> R + Send + use<F, R>
     where
-        F: FnOnce() -> R + Send + 'static,
+        F: FnOnce() -> R + Send,
     {
         let dispatch = self.dispatch();
         move || tracing::dispatcher::with_default(&dispatch, f)
@@ -304,6 +307,21 @@ impl Drop for Capture {
             ),
         }
     }
+}
+
+/// Registers, once per process, a dispatcher that is never dropped, so that
+/// a capture is never the only registered dispatcher.
+///
+/// While exactly one dispatcher is registered, tracing-core (0.1.36) works
+/// out a callsite's interest, when it is first hit, from the *hitting
+/// thread's* default dispatcher, and caches it for every thread
+/// (tokio-rs/tracing#3611). A thread without a capture that hits a
+/// callsite first would then disable it for the capture too. With a second
+/// registered dispatcher, tracing-core asks every registered dispatcher
+/// and each thread's own default decides.
+fn keep_callsite_interest_general() {
+    static SENTINEL: OnceLock<Dispatch> = OnceLock::new();
+    SENTINEL.get_or_init(|| Dispatch::new(NoSubscriber::default()));
 }
 
 /// Settings for a [`Capture`], all optional.
@@ -414,6 +432,7 @@ impl CaptureBuilder {
             builder = f(builder);
         }
         let (layer, guard) = builder.build()?;
+        keep_callsite_interest_general();
         let level = self.max_level.unwrap_or(LevelFilter::TRACE);
         let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer).with(level));
         let default = tracing::dispatcher::set_default(&dispatch);
