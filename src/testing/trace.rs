@@ -372,3 +372,9 @@ impl fmt::Display for TestTrace {
         f.write_str(&self.snapshot())
     }
 }
+
+// A finished trace can be sent back from the thread that captured it.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<TestTrace>();
+};
