@@ -94,3 +94,13 @@ fn the_unordered_snapshot_is_stable_for_concurrent_spans() {
         assert_eq!(run, expected);
     }
 }
+
+#[test]
+fn a_span_still_open_at_finish_is_marked_incomplete() {
+    let cap = capture();
+    let _open = tracing::info_span!("open", n = 1).entered();
+    tracing::info_span!("closed").in_scope(|| {});
+    let t = cap.finish();
+    assert_eq!(t.snapshot(), "open{n=1} [incomplete]\n  closed\n");
+    assert!(t.span("open").is_incomplete());
+}

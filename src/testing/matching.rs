@@ -144,3 +144,35 @@ impl FieldValue for Value {
         value_text(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_match_by_value_across_widths_and_signs() {
+        assert!(3_u8.matches_field(&Value::I64(3)));
+        assert!(3_i32.matches_field(&Value::U64(3)));
+        assert!((-3_i8).matches_field(&Value::I64(-3)));
+        assert!(!(-3_i64).matches_field(&Value::U64(3)));
+        assert!(u128::MAX.matches_field(&Value::U128(u128::MAX)));
+        assert!(!u128::MAX.matches_field(&Value::I128(-1)));
+        assert!(7_u128.matches_field(&Value::I64(7)));
+        assert!(Value::U64(7).matches_field(&Value::I128(7)));
+        assert!(Value::I64(7).matches_field(&Value::U128(7)));
+        assert!(!Value::I64(7).matches_field(&Value::Str("7".into())));
+    }
+
+    #[test]
+    fn other_kinds_match_their_own_kind_only() {
+        assert!(0.25_f32.matches_field(&Value::F64(0.25)));
+        assert!(!1.0_f64.matches_field(&Value::I64(1)));
+        assert!(!f64::NAN.matches_field(&Value::F64(f64::NAN)));
+        assert!(true.matches_field(&Value::Bool(true)));
+        assert!(!true.matches_field(&Value::Str("true".into())));
+        assert!(String::from("a").matches_field(&Value::Str("a".into())));
+        assert!(!"a".matches_field(&Value::Bytes(b"a".to_vec())));
+        assert_eq!("a\"b".describe(), r#""a\"b""#);
+        assert_eq!(Value::F64(2.0).describe(), "2.0");
+    }
+}

@@ -100,15 +100,17 @@
 //! [`TraceReader::open_journal`](crate::TraceReader::open_journal) and
 //! `bhtrace recover` read.
 
+mod event;
 mod matching;
 mod place;
 mod render;
 mod trace;
 mod view;
 
+pub use event::EventView;
 pub use matching::FieldValue;
 pub use trace::TestTrace;
-pub use view::{EventView, SpanView};
+pub use view::SpanView;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::reader::{EventData, Span, SpanId, TraceReader};
 
+use super::event::EventView;
 use super::matching::FieldValue;
 use super::render::{self, Style};
-use super::view::{EventView, SpanView};
+use super::view::SpanView;
 
 /// A finished test trace, loaded for assertions.
 ///
