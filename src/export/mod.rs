@@ -1,1 +1,218 @@
-//! Exports of a trace to other tools' formats (being written).
+//! Exports of a trace to other tools' formats.
+//!
+//! | function | format | for | reads |
+//! |---|---|---|---|
+//! | [`write_chrome`] | Chrome trace-event JSON | Perfetto UI, `chrome://tracing` | every payload block |
+//! | [`write_folded`] | folded stacks, weighted by self time | inferno, `flamegraph.pl` | the index only |
+//! | [`write_otlp`] | OTLP/JSON (`ExportTraceServiceRequest`) | OpenTelemetry collectors, Jaeger, Tempo | every payload block |
+//!
+//! Each takes a [`TraceReader`] and any [`std::io::Write`], streams its
+//! output (one root's subtree or one service in memory at a time, never the
+//! whole trace) and returns [`ExportStats`]: what it wrote and what it read.
+//! The writer is not flushed: wrap a file in a [`std::io::BufWriter`] and
+//! flush it yourself.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::io::{BufWriter, Write};
+//!
+//! let trace = bhtrace::TraceReader::open("app.bht")?;
+//! let mut out = BufWriter::new(std::fs::File::create("app.json")?);
+//! let stats = bhtrace::export::write_chrome(&trace, &mut out)?;
+//! out.flush()?;
+//! println!("{} trace events, {} bytes", stats.records, stats.bytes);
+//! # Ok(()) }
+//! ```
+
+pub mod chrome;
+pub mod folded;
+pub mod otlp;
+
+pub use chrome::write_chrome;
+pub use folded::write_folded;
+pub use otlp::write_otlp;
+
+use std::io::{self, Write};
+
+use crate::{Error, ReadStats, Span, SpanId, SpanInfo, TraceReader, Value};
+
+/// Why an export failed: the trace could not be read, or the output could
+/// not be written. The two are kept apart so that a caller can tell a
+/// corrupt input from a full disk or a closed pipe.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// Reading or decoding the trace failed.
+    #[error(transparent)]
+    Read(#[from] Error),
+    /// Writing the output failed.
+    #[error("cannot write the export: {0}")]
+    Write(#[source] io::Error),
+}
+
+impl From<serde_json::Error> for ExportError {
+    fn from(e: serde_json::Error) -> Self {
+        // Serializing our own plain structs can only fail in the writer;
+        // `io::Error::from` keeps the I/O error's kind.
+        ExportError::Write(io::Error::from(e))
+    }
+}
+
+/// What an export wrote and read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportStats {
+    /// Spans exported.
+    pub spans: u64,
+    /// Events exported (span events, and events outside spans where the
+    /// format has a place for them).
+    pub events: u64,
+    /// Output records: trace events (Chrome), lines (folded), spans (OTLP).
+    pub records: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// What was read from the trace: the structure read at open plus the
+    /// payload the export needed.
+    pub read: ReadStats,
+}
+
+/// The self time of every span, indexed by [`SpanId`]: its duration minus
+/// the union of its children's intervals (each clamped to the span). Read
+/// from the index alone; it is the `self_ns` that
+/// [`TraceReader::summary`] adds up per service.
+///
+/// ```no_run
+/// # fn main() -> Result<(), bhtrace::Error> {
+/// let trace = bhtrace::TraceReader::open("app.bht")?;
+/// let self_ns = bhtrace::export::self_times(&trace);
+/// assert_eq!(self_ns.len(), trace.len());
+/// # Ok(()) }
+/// ```
+pub fn self_times(reader: &TraceReader) -> Vec<u64> {
+    self_times_of(&reader.infos().0)
+}
+
+/// [`self_times`] of spans already read from the index, in id order.
+pub(crate) fn self_times_of(infos: &[SpanInfo]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(infos.len());
+    for (i, span) in infos.iter().enumerate() {
+        let (lo, hi) = (span.start_ns, span.end_ns.max(span.start_ns));
+        let mut covered = 0u64;
+        let mut run: Option<(u64, u64)> = None;
+        let mut c = i + 1;
+        while c < span.subtree_end.index() {
+            let Some(kid) = infos.get(c) else { break };
+            let (s, e) = (kid.start_ns.clamp(lo, hi), kid.end_ns.clamp(lo, hi));
+            run = match run {
+                Some((rs, re)) if s <= re => Some((rs, re.max(e))),
+                Some((rs, re)) => {
+                    covered += re - rs;
+                    Some((s, e))
+                }
+                None => Some((s, e)),
+            };
+            // Always moves forward: a validated index has subtree_end > c.
+            c = kid.subtree_end.index().max(c + 1);
+        }
+        if let Some((rs, re)) = run {
+            covered += re - rs;
+        }
+        out.push((hi - lo).saturating_sub(covered));
+    }
+    out
+}
+
+/// A field value as JSON, the one mapping every export and the CLI share:
+/// booleans, integers and finite floats as JSON values; 128-bit integers
+/// that do not fit 64 bits, and non-finite floats, as strings; bytes as a
+/// hex string.
+///
+/// ```
+/// use bhtrace::Value;
+/// use bhtrace::export::json_value;
+/// assert_eq!(json_value(&Value::I64(-3)), serde_json::json!(-3));
+/// assert_eq!(json_value(&Value::U128(u128::MAX)), serde_json::json!(u128::MAX.to_string()));
+/// assert_eq!(json_value(&Value::Bytes(vec![0xbe, 0xef])), serde_json::json!("beef"));
+/// ```
+pub fn json_value(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Bool(b) => J::Bool(*b),
+        Value::I64(i) => J::from(*i),
+        Value::U64(u) => J::from(*u),
+        Value::I128(i) => i64::try_from(*i).map_or_else(|_| J::String(i.to_string()), J::from),
+        Value::U128(u) => u64::try_from(*u).map_or_else(|_| J::String(u.to_string()), J::from),
+        Value::F64(f) => {
+            serde_json::Number::from_f64(*f).map_or_else(|| J::String(f.to_string()), J::Number)
+        }
+        Value::Str(s) => J::String(s.clone()),
+        Value::Bytes(_) => J::String(v.to_string()),
+    }
+}
+
+/// Fields as a JSON object, in recorded order, leaving out `skip`.
+pub(crate) fn json_fields(
+    fields: &[(String, Value)],
+    skip: &[&str],
+) -> serde_json::Map<String, serde_json::Value> {
+    fields
+        .iter()
+        .filter(|(k, _)| !skip.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), json_value(v)))
+        .collect()
+}
+
+/// Adds what a query read beyond the structure to `total`.
+pub(crate) fn add_read(total: &mut ReadStats, query: ReadStats, open: ReadStats) {
+    total.bytes_read += query.bytes_read.saturating_sub(open.bytes_read);
+    total.reads += query.reads.saturating_sub(open.reads);
+    total.file_len = query.file_len;
+}
+
+/// Calls `f` with each top-level subtree in id order, with its payload:
+/// one read per subtree, one subtree in memory at a time.
+pub(crate) fn for_each_tree(
+    reader: &TraceReader,
+    read: &mut ReadStats,
+    mut f: impl FnMut(Vec<Span>) -> Result<(), ExportError>,
+) -> Result<(), ExportError> {
+    let open = reader.open_stats();
+    let mut r = 0u32;
+    while (r as usize) < reader.len() {
+        let end = reader.info(SpanId(r))?.subtree_end.0;
+        let (spans, st) = reader.subtree(SpanId(r))?;
+        add_read(read, st, open);
+        f(spans)?;
+        r = end.max(r + 1);
+    }
+    Ok(())
+}
+
+/// A writer that counts the bytes it passes on.
+pub(crate) struct Counting<W> {
+    inner: W,
+    pub(crate) bytes: u64,
+}
+
+impl<W: Write> Counting<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        Counting { inner, bytes: 0 }
+    }
+
+    /// Writes all of `buf`, mapping a failure to [`ExportError::Write`].
+    pub(crate) fn put(&mut self, buf: &[u8]) -> Result<(), ExportError> {
+        self.write_all(buf).map_err(ExportError::Write)
+    }
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

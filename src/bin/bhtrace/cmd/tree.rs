@@ -1,0 +1,220 @@
+//! `bhtrace tree FILE [--root ID] [--depth N] [--min-duration D]`: the span
+//! tree, from the index alone.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use bhtrace::export::self_times;
+use bhtrace::{SpanId, SpanInfo};
+use serde::Serialize;
+
+use super::{IndexSpan, id, marks};
+use crate::input::Input;
+use crate::out::{Out, Style, bar, dur, parse_duration};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// A .bht envelope or a .bhtj journal.
+    file: PathBuf,
+    /// Only the subtree of this span (default: every root).
+    #[arg(long, value_name = "ID")]
+    root: Option<SpanId>,
+    /// Levels to show below each root (0: the roots only).
+    #[arg(long, value_name = "N")]
+    depth: Option<usize>,
+    /// Hide spans shorter than this (with their subtrees): 5ms, 200us, 1.5s.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    min_duration: Option<u64>,
+    /// Print one JSON object per shown span and line, in tree order.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct TreeJson {
+    #[serde(flatten)]
+    span: IndexSpan,
+    depth: usize,
+    /// Descendants not shown (depth or duration limit).
+    hidden: u64,
+}
+
+/// A span to print: where it sits and how to draw its branch.
+struct Node {
+    id: usize,
+    depth: usize,
+    /// Branch glyphs of its ancestors.
+    prefix: String,
+    last: bool,
+}
+
+pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
+    let input = Input::open(&args.file)?;
+    let trace = &input.reader;
+    let infos = trace.infos().0;
+    let self_ns = self_times(trace);
+    let min = args.min_duration.unwrap_or(0);
+    let max_depth = args.depth.unwrap_or(usize::MAX);
+
+    let roots: Vec<usize> = match args.root {
+        Some(r) => vec![input.check(trace.info(r))?.id.index()],
+        None => {
+            let mut v = Vec::new();
+            let mut r = 0;
+            while let Some(info) = infos.get(r) {
+                v.push(r);
+                r = info.subtree_end.index().max(r + 1);
+            }
+            v
+        }
+    };
+
+    if !args.json {
+        writeln!(
+            out,
+            "{}",
+            out.paint(
+                Style::Bold,
+                format!(
+                    "{:>9} {:>9} {:>9}  {:<w$}  SPAN",
+                    "DURATION",
+                    "BUSY",
+                    "SELF",
+                    "TIMELINE",
+                    w = crate::out::BAR
+                )
+            )
+        )?;
+    }
+    let mut hidden_total = 0u64;
+    for &root in &roots {
+        let r = &infos[root];
+        if r.duration_ns() < min {
+            hidden_total += subtree_len(r);
+            continue;
+        }
+        let mut stack = vec![Node {
+            id: root,
+            depth: 0,
+            prefix: String::new(),
+            last: true,
+        }];
+        while let Some(node) = stack.pop() {
+            let info = &infos[node.id];
+            let mut kids = Vec::new();
+            let mut hidden = 0u64;
+            if node.depth < max_depth {
+                let mut c = node.id + 1;
+                while let Some(kid) = infos.get(c).filter(|_| c < info.subtree_end.index()) {
+                    if kid.duration_ns() >= min {
+                        kids.push(c);
+                    } else {
+                        hidden += subtree_len(kid);
+                    }
+                    c = kid.subtree_end.index().max(c + 1);
+                }
+            } else {
+                hidden = subtree_len(info) - 1;
+            }
+            hidden_total += hidden;
+            let self_ns = self_ns.get(node.id).copied().unwrap_or(0);
+            if args.json {
+                out.json_line(&TreeJson {
+                    span: IndexSpan::new(info, self_ns),
+                    depth: node.depth,
+                    hidden,
+                })?;
+            } else {
+                print_line(
+                    out,
+                    &node,
+                    info,
+                    &infos,
+                    self_ns,
+                    hidden,
+                    (r.start_ns, r.end_ns),
+                )?;
+            }
+            let child_prefix = match node.depth {
+                0 => String::new(),
+                _ if node.last => format!("{}   ", node.prefix),
+                _ => format!("{}│  ", node.prefix),
+            };
+            let n = kids.len();
+            for (i, &k) in kids.iter().enumerate().rev() {
+                stack.push(Node {
+                    id: k,
+                    depth: node.depth + 1,
+                    prefix: child_prefix.clone(),
+                    last: i + 1 == n,
+                });
+            }
+        }
+    }
+    if !args.json && hidden_total > 0 {
+        writeln!(
+            out,
+            "{}",
+            out.paint(
+                Style::Dim,
+                format!("({hidden_total} spans hidden by --depth or --min-duration)")
+            )
+        )?;
+    }
+    Ok(())
+}
+
+/// The span and its descendants.
+fn subtree_len(info: &SpanInfo) -> u64 {
+    u64::from(info.subtree_end.0.saturating_sub(info.id.0))
+}
+
+fn print_line(
+    out: &mut Out,
+    node: &Node,
+    info: &SpanInfo,
+    infos: &[SpanInfo],
+    self_ns: u64,
+    hidden: u64,
+    (lo, hi): (u64, u64),
+) -> std::io::Result<()> {
+    let branch = match node.depth {
+        0 => String::new(),
+        _ if node.last => format!("{}└─ ", node.prefix),
+        _ => format!("{}├─ ", node.prefix),
+    };
+    // The service, when it is not the parent's.
+    let parent_service = info
+        .parent
+        .and_then(|p| infos.get(p.index()))
+        .map(|p| p.service.as_str());
+    let service = if parent_service == Some(info.service.as_str()) {
+        String::new()
+    } else {
+        format!(" {}", out.paint(Style::Cyan, format!("[{}]", info.service)))
+    };
+    let hidden = if hidden > 0 {
+        format!(" {}", out.paint(Style::Dim, format!("(+{hidden} hidden)")))
+    } else {
+        String::new()
+    };
+    let bar_style = if info.error {
+        Style::Red
+    } else {
+        Style::Magenta
+    };
+    writeln!(
+        out,
+        "{:>9} {:>9} {:>9}  {}  {}{} {}{}{}{}",
+        dur(info.duration_ns()),
+        dur(info.busy_ns),
+        dur(self_ns),
+        out.paint(bar_style, bar(info.start_ns, info.end_ns, lo, hi)),
+        out.paint(Style::Dim, branch),
+        info.name,
+        id(out, info, 0),
+        service,
+        marks(out, info),
+        hidden
+    )
+}
