@@ -43,8 +43,7 @@ fn spans_in_a_loop_get_distinct_numbers_and_correct_parents() {
         tracing_ids.len(),
         2 * N
     );
-    let done = guard.finish().unwrap();
-    assert_eq!(done.convert.spans as u64, 1 + 2 * N);
+    guard.finish().unwrap();
 
     // Journal: every NEW_SPAN has a fresh number; each step's parent is the
     // item with the same `i`, each item's parent the root.

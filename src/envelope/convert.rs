@@ -408,13 +408,13 @@ impl Pass1 {
                 if acc.depth > 0 && acc.enter_thread == thread {
                     acc.depth -= 1;
                     if acc.depth == 0 {
-                        acc.busy += t.saturating_sub(acc.enter_t);
+                        acc.busy = acc.busy.saturating_add(t.saturating_sub(acc.enter_t));
                     }
                 } else if let Some(e) = self.overflow.get_mut(&(slot, thread)) {
                     if e.0 > 0 {
                         e.0 -= 1;
                         if e.0 == 0 {
-                            acc.busy += t.saturating_sub(e.1);
+                            acc.busy = acc.busy.saturating_add(t.saturating_sub(e.1));
                         }
                     }
                 }
@@ -717,7 +717,9 @@ impl Layout {
         for ((slot, _), (depth, t)) in overflow {
             if depth > 0 && real[slot as usize] {
                 let acc = &mut p.spans[slot as usize];
-                acc.busy += acc.end.min(end_t).saturating_sub(t);
+                acc.busy = acc
+                    .busy
+                    .saturating_add(acc.end.min(end_t).saturating_sub(t));
             }
         }
         for (i, acc) in p.spans.iter_mut().enumerate() {
@@ -733,7 +735,7 @@ impl Layout {
             }
             acc.end = acc.end.max(acc.start);
             if acc.depth > 0 {
-                acc.busy += acc.end.saturating_sub(acc.enter_t);
+                acc.busy = acc.busy.saturating_add(acc.end.saturating_sub(acc.enter_t));
             }
         }
 
@@ -979,6 +981,13 @@ fn pass2(
             .collect();
         let mut orphan_at = layout.orphan_start;
         let mut created = vec![false; n];
+        // Callsites defined so far, by pass 1's rule: a record may only use
+        // a callsite defined before it, as pass 1 saw it.
+        let mut defined = 0usize;
+        let known = |callsite: u32, defined: usize| {
+            p.callsite(callsite)
+                .filter(|_| callsite as usize <= defined)
+        };
         let real = |slot: u32| layout.row_of[slot as usize] != NONE;
         let slot_of = |number: u64| p.map.get(&number).copied().filter(|&s| real(s));
         let place = |number: u64, tag: u8, body: &[u8], w: &mut Window, cursor: &mut Vec<u64>| {
@@ -996,13 +1005,18 @@ fn pass2(
             &mut |done| progress(pass, done),
             |rec, _| {
                 match rec {
+                    RecordRef::Callsite(d)
+                        if d.id as usize == defined + 1 && defined < p.callsites.len() =>
+                    {
+                        defined += 1;
+                    }
                     RecordRef::NewSpan {
                         span,
                         callsite,
                         fields,
                         ..
                     } => {
-                        let valid = p.callsite(callsite).is_some_and(|c| c.kind == KIND_SPAN);
+                        let valid = known(callsite, defined).is_some_and(|c| c.kind == KIND_SPAN);
                         if let Some(s) = slot_of(span) {
                             if valid && span != 0 && !created[s as usize] {
                                 created[s as usize] = true;
@@ -1030,7 +1044,7 @@ fn pass2(
                         body,
                         ..
                     } => {
-                        if p.callsite(callsite).is_none_or(|c| c.kind == KIND_SPAN) {
+                        if known(callsite, defined).is_none_or(|c| c.kind == KIND_SPAN) {
                             return Ok(());
                         }
                         if parent == 0 || !place(parent, P_EVENT, body, &mut w, &mut cursor) {

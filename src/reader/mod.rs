@@ -519,9 +519,10 @@ impl TraceReader {
             };
             for &r in list {
                 let row = &rows[r as usize];
-                s.total_ns += row.end - row.start;
-                s.self_ns += self.self_time(r);
-                s.busy_ns += row.busy;
+                // Sums of times from a hostile file may not fit: saturate.
+                s.total_ns = s.total_ns.saturating_add(row.end - row.start);
+                s.self_ns = s.self_ns.saturating_add(self.self_time(r));
+                s.busy_ns = s.busy_ns.saturating_add(row.busy);
                 s.errors += u64::from(row.flags & FLAG_ERROR != 0);
             }
             services.push(s);
