@@ -49,6 +49,7 @@ pub fn layer(path: impl AsRef<Path>) -> Result<(BhtLayer, Guard), Error> {
 /// | [`flush_interval`](Builder::flush_interval) | 100 ms | the longest time a record waits before it is in the journal file |
 /// | [`service_name`](Builder::service_name) | none | the process's service name, kept in the header |
 /// | [`keep_journal`](Builder::keep_journal) | `false` | keep the journal after converting it |
+/// | [`convert`](Builder::convert) | `true` | convert the journal into the envelope when the guard finishes |
 /// | [`redact_fields`](Builder::redact_fields) | none | field names whose values are replaced by `[redacted]` |
 ///
 /// ```no_run
@@ -71,6 +72,7 @@ pub struct Builder {
     flush_interval: Duration,
     service_name: Option<String>,
     keep_journal: bool,
+    convert: bool,
     redact: Vec<String>,
 }
 
@@ -85,6 +87,7 @@ impl Builder {
             flush_interval: Duration::from_millis(100),
             service_name: None,
             keep_journal: false,
+            convert: true,
             redact: Vec::new(),
         }
     }
@@ -128,6 +131,14 @@ impl Builder {
     /// Keep the journal after it has been converted into the envelope.
     pub fn keep_journal(mut self, keep: bool) -> Self {
         self.keep_journal = keep;
+        self
+    }
+
+    /// `false`: when the guard finishes, leave the journal for a later
+    /// [`recover`](crate::recover) (or `bhtrace recover`) instead of
+    /// converting it, so the process exits at once after a huge trace.
+    pub fn convert(mut self, convert: bool) -> Self {
+        self.convert = convert;
         self
     }
 
@@ -207,6 +218,7 @@ impl Builder {
                 envelope: self.path,
                 journal,
                 keep_journal: self.keep_journal,
+                convert: self.convert,
             }),
         };
         Ok((BhtLayer::new(shared), guard))
@@ -256,18 +268,22 @@ struct GuardInner {
     envelope: PathBuf,
     journal: PathBuf,
     keep_journal: bool,
+    convert: bool,
 }
 
 /// What a finished trace produced.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Finished {
-    /// Where the envelope was written.
+    /// Where the envelope was written (or would have been, with
+    /// [`Builder::convert`] off).
     pub envelope: PathBuf,
+    /// The journal, when it was kept or not converted.
+    pub journal: Option<PathBuf>,
     /// The writer's final counters.
     pub writer: WriterStats,
-    /// What the conversion found and wrote.
-    pub convert: ConvertStats,
+    /// What the conversion found and wrote (`None` with [`Builder::convert`] off).
+    pub convert: Option<ConvertStats>,
 }
 
 impl Guard {
@@ -327,10 +343,17 @@ impl GuardInner {
             .join()
             .map_err(|_| Error::WriterThread("panicked"))?;
         let writer = self.shared.counters.snapshot();
-        let convert = convert(&self.journal, &self.envelope)?;
-        if !self.keep_journal {
+        let convert = if self.convert {
+            Some(convert(&self.journal, &self.envelope)?)
+        } else {
+            None
+        };
+        let journal = if self.keep_journal || !self.convert {
+            Some(self.journal)
+        } else {
             let _ = std::fs::remove_file(&self.journal);
-        }
+            None
+        };
         if let Some(first) = outcome.first_error {
             return Err(Error::Writer {
                 errors: outcome.write_errors,
@@ -339,6 +362,7 @@ impl GuardInner {
         }
         Ok(Finished {
             envelope: self.envelope,
+            journal,
             writer,
             convert,
         })
