@@ -594,7 +594,7 @@ fn main() -> Result<(), bhtrace::Error> {
             None => owned.push((seg.span, seg.end_ns - seg.start_ns)),
         }
     }
-    owned.sort_by(|a, b| b.1.cmp(&a.1));
+    owned.sort_by_key(|&(_, ns)| std::cmp::Reverse(ns));
     for (id, ns) in owned.iter().take(8) {
         let info = trace.info(*id)?;
         println!(

@@ -1,0 +1,84 @@
+//! Scale check: a trace of N spans (default 1,000,000), each with one
+//! 3-field event, then its conversion and an open + summary.
+//!
+//! ```text
+//! cargo run --release --example million -- write            # journal of 1M spans + 1M events
+//! /usr/bin/time -v target/release/examples/million convert  # journal → envelope: time and peak RSS
+//! cargo run --release --example million -- read             # open + summary of the envelope
+//! ```
+//!
+//! Each step is its own process, so `/usr/bin/time -v` measures the peak
+//! memory of the conversion alone. Files go to the system temp folder.
+
+use std::time::Instant;
+
+use tracing::{info, info_span};
+use tracing_subscriber::prelude::*;
+
+fn main() -> Result<(), bhtrace::Error> {
+    let mut args = std::env::args().skip(1);
+    let step = args.next().unwrap_or_else(|| "write".into());
+    let n: u64 = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = std::env::temp_dir();
+    let envelope = dir.join("bhtrace-million.bht");
+    let journal = bhtrace::journal::journal_path(&envelope);
+    match step.as_str() {
+        "write" => {
+            let (layer, guard) = bhtrace::Builder::new(&envelope).convert(false).build()?;
+            let sub = tracing_subscriber::registry().with(layer);
+            let t = Instant::now();
+            tracing::subscriber::with_default(sub, || {
+                let root = info_span!("batch", n);
+                let _r = root.enter();
+                for i in 0..n {
+                    let span = info_span!("op", id = i, user = "alice", path = "/api/v1/items");
+                    let _e = span.enter();
+                    info!(a = i, b = "str", c = 1.5, "msg");
+                }
+            });
+            let app = t.elapsed();
+            let done = guard.finish()?;
+            println!(
+                "wrote {} spans in {app:?} ({} ns per span on the app thread); journal {} bytes, {} records, {} dropped",
+                n + 1,
+                app.as_nanos() / u128::from(n.max(1)),
+                done.writer.bytes_written,
+                done.writer.records_written,
+                done.writer.records_dropped
+            );
+        }
+        "convert" => {
+            let t = Instant::now();
+            let s = bhtrace::recover(&journal, &envelope)?;
+            println!(
+                "converted in {:?}: {} spans, {} events; journal {} bytes -> envelope {} bytes ({} structure, {} payload), {} journal passes",
+                t.elapsed(),
+                s.spans,
+                s.events,
+                s.journal.file_len,
+                s.envelope_bytes,
+                s.structure_bytes,
+                s.payload_bytes,
+                s.journal_passes
+            );
+        }
+        "read" => {
+            let t = Instant::now();
+            let trace = bhtrace::TraceReader::open(&envelope)?;
+            let (summary, stats) = trace.summary()?;
+            println!(
+                "open + summary in {:?}: {} spans, {} bytes read of {} ({:.1}%)",
+                t.elapsed(),
+                summary.spans,
+                stats.bytes_read,
+                stats.file_len,
+                100.0 * stats.fraction()
+            );
+        }
+        other => eprintln!("unknown step {other}: write | convert | read"),
+    }
+    Ok(())
+}
