@@ -1,6 +1,7 @@
 #![cfg(feature = "cli")]
-//! `export --format otlp` writes OTLP/JSON: resourceSpans per service,
-//! hex ids, integer enums, 64-bit numbers as strings, events and links.
+//! `export --format otlp` writes OTLP/JSON lines: resourceSpans per
+//! service, hex ids, integer enums, 64-bit numbers as strings, events and
+//! links.
 
 mod cli_support;
 

@@ -29,8 +29,8 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use super::{Counting, ExportError, ExportStats, self_times_of};
-use crate::TraceReader;
+use super::{Counting, ExportError, ExportStats, self_times, subtree_infos, tree_roots};
+use crate::{SpanId, TraceReader};
 
 /// A span name as a folded-stack frame (see the [module docs](self)).
 ///
@@ -58,6 +58,7 @@ pub fn escape_frame(name: &str) -> String {
 /// [module docs](self)), from the index alone.
 ///
 /// # Errors
+/// [`ExportError::Read`] if the index cannot be read,
 /// [`ExportError::Write`] if `out` fails.
 ///
 /// ```no_run
@@ -71,30 +72,33 @@ pub fn escape_frame(name: &str) -> String {
 /// # Ok(()) }
 /// ```
 pub fn write_folded(reader: &TraceReader, out: impl Write) -> Result<ExportStats, ExportError> {
-    let (infos, read) = reader.infos();
-    let self_ns = self_times_of(&infos);
     let mut stacks: BTreeMap<String, u64> = BTreeMap::new();
-    // The current path: (subtree end, length of the stack string before
-    // this span's frame was added).
-    let mut path: Vec<(usize, usize)> = Vec::new();
-    let mut stack = String::new();
-    for (i, info) in infos.iter().enumerate() {
-        while let Some(&(end, len)) = path.last() {
-            if i < end {
-                break;
+    let mut spans = 0u64;
+    for (root, _) in tree_roots(reader)? {
+        let infos = subtree_infos(reader, root)?;
+        let self_ns = self_times(&infos);
+        // The current path: (subtree end, length of the stack string before
+        // this span's frame was added).
+        let mut path: Vec<(SpanId, usize)> = Vec::new();
+        let mut stack = String::new();
+        for (info, &weight) in infos.iter().zip(&self_ns) {
+            while let Some(&(end, len)) = path.last() {
+                if info.id < end {
+                    break;
+                }
+                stack.truncate(len);
+                path.pop();
             }
-            stack.truncate(len);
-            path.pop();
-        }
-        let len = stack.len();
-        if !path.is_empty() {
-            stack.push(';');
-        }
-        stack.push_str(&escape_frame(&info.name));
-        path.push((info.subtree_end.index(), len));
-        let weight = self_ns.get(i).copied().unwrap_or(0);
-        if weight > 0 {
-            *stacks.entry(stack.clone()).or_default() += weight;
+            let len = stack.len();
+            if !path.is_empty() {
+                stack.push(';');
+            }
+            stack.push_str(&escape_frame(&info.name));
+            path.push((info.subtree_end, len));
+            if weight > 0 {
+                *stacks.entry(stack.clone()).or_default() += weight;
+            }
+            spans += 1;
         }
     }
 
@@ -103,10 +107,10 @@ pub fn write_folded(reader: &TraceReader, out: impl Write) -> Result<ExportStats
         writeln!(out, "{stack} {weight}").map_err(ExportError::Write)?;
     }
     Ok(ExportStats {
-        spans: infos.len() as u64,
+        spans,
         events: 0,
         records: stacks.len() as u64,
         bytes: out.bytes,
-        read,
+        read: reader.open_stats(),
     })
 }

@@ -4,11 +4,11 @@
 //! |---|---|---|---|
 //! | [`write_chrome`] | Chrome trace-event JSON | Perfetto UI, `chrome://tracing` | every payload block |
 //! | [`write_folded`] | folded stacks, weighted by self time | inferno, `flamegraph.pl` | the index only |
-//! | [`write_otlp`] | OTLP/JSON (`ExportTraceServiceRequest`) | OpenTelemetry collectors, Jaeger, Tempo | every payload block |
+//! | [`write_otlp`] | OTLP/JSON lines (`TracesData`) | OpenTelemetry collectors, Jaeger, Tempo | every payload block |
 //!
 //! Each takes a [`TraceReader`] and any [`std::io::Write`], streams its
-//! output (one root's subtree or one service in memory at a time, never the
-//! whole trace) and returns [`ExportStats`]: what it wrote and what it read.
+//! output (one root's subtree in memory at a time, never the whole trace)
+//! and returns [`ExportStats`]: what it wrote and what it read.
 //! The writer is not flushed: wrap a file in a [`std::io::BufWriter`] and
 //! flush it yourself.
 //!
@@ -76,50 +76,103 @@ pub struct ExportStats {
     pub read: ReadStats,
 }
 
-/// The self time of every span, indexed by [`SpanId`]: its duration minus
-/// the union of its children's intervals (each clamped to the span). Read
-/// from the index alone; it is the `self_ns` that
-/// [`TraceReader::summary`] adds up per service.
+/// The self time of each span in `spans`: its duration minus the union of
+/// its children's intervals (each clamped to the span) — the `self_ns` that
+/// [`TraceReader::summary`] adds up per service. Index data only.
+///
+/// `spans` must be a run of consecutive ids holding whole subtrees, such
+/// as [`TraceReader::infos`] returns, or one span's subtree; a child
+/// outside the run is not counted.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), bhtrace::Error> {
 /// let trace = bhtrace::TraceReader::open("app.bht")?;
-/// let self_ns = bhtrace::export::self_times(&trace);
-/// assert_eq!(self_ns.len(), trace.len());
+/// let (infos, _) = trace.infos();
+/// let self_ns = bhtrace::export::self_times(&infos);
+/// assert_eq!(self_ns.len(), infos.len());
 /// # Ok(()) }
 /// ```
-pub fn self_times(reader: &TraceReader) -> Vec<u64> {
-    self_times_of(&reader.infos().0)
+pub fn self_times<'a>(spans: impl IntoIterator<Item = &'a SpanInfo>) -> Vec<u64> {
+    let spans: Vec<&SpanInfo> = spans.into_iter().collect();
+    let base = spans.first().map_or(0, |s| s.id.index());
+    spans
+        .iter()
+        .enumerate()
+        .map(|(i, span)| {
+            let mut c = i + 1;
+            let kids = std::iter::from_fn(|| {
+                let kid = spans
+                    .get(c)
+                    .filter(|_| base + c < span.subtree_end.index())?;
+                // Always moves forward: a validated index has subtree_end > id.
+                c = (kid.subtree_end.index().saturating_sub(base)).max(c + 1);
+                Some((kid.start_ns, kid.end_ns))
+            });
+            self_of(span, kids)
+        })
+        .collect()
 }
 
-/// [`self_times`] of spans already read from the index, in id order.
-pub(crate) fn self_times_of(infos: &[SpanInfo]) -> Vec<u64> {
-    let mut out = Vec::with_capacity(infos.len());
-    for (i, span) in infos.iter().enumerate() {
-        let (lo, hi) = (span.start_ns, span.end_ns.max(span.start_ns));
-        let mut covered = 0u64;
-        let mut run: Option<(u64, u64)> = None;
-        let mut c = i + 1;
-        while c < span.subtree_end.index() {
-            let Some(kid) = infos.get(c) else { break };
-            let (s, e) = (kid.start_ns.clamp(lo, hi), kid.end_ns.clamp(lo, hi));
-            run = match run {
-                Some((rs, re)) if s <= re => Some((rs, re.max(e))),
-                Some((rs, re)) => {
-                    covered += re - rs;
-                    Some((s, e))
-                }
-                None => Some((s, e)),
-            };
-            // Always moves forward: a validated index has subtree_end > c.
-            c = kid.subtree_end.index().max(c + 1);
-        }
-        if let Some((rs, re)) = run {
-            covered += re - rs;
-        }
-        out.push((hi - lo).saturating_sub(covered));
+/// The self time of one span (see [`self_times`]), from the index: it
+/// looks at the span's direct children only.
+///
+/// # Errors
+/// [`Error::UnknownSpan`] if `id` is not in the trace.
+///
+/// ```no_run
+/// # fn main() -> Result<(), bhtrace::Error> {
+/// let trace = bhtrace::TraceReader::open("app.bht")?;
+/// let ns = bhtrace::export::self_time(&trace, bhtrace::SpanId(0))?;
+/// # Ok(()) }
+/// ```
+pub fn self_time(reader: &TraceReader, id: SpanId) -> Result<u64, Error> {
+    let span = reader.info(id)?;
+    let mut kids = Vec::new();
+    for kid in reader.children(id)? {
+        let k = reader.info(kid)?;
+        kids.push((k.start_ns, k.end_ns));
     }
-    out
+    Ok(self_of(&span, kids))
+}
+
+/// `span`'s duration minus the union of `kids` (start, end) in start order.
+fn self_of(span: &SpanInfo, kids: impl IntoIterator<Item = (u64, u64)>) -> u64 {
+    let (lo, hi) = (span.start_ns, span.end_ns.max(span.start_ns));
+    let mut covered = 0u64;
+    let mut run: Option<(u64, u64)> = None;
+    for (start, end) in kids {
+        let (s, e) = (start.clamp(lo, hi), end.clamp(lo, hi));
+        run = match run {
+            Some((rs, re)) if s <= re => Some((rs, re.max(e))),
+            Some((rs, re)) => {
+                covered += re - rs;
+                Some((s, e))
+            }
+            None => Some((s, e)),
+        };
+    }
+    if let Some((rs, re)) = run {
+        covered += re - rs;
+    }
+    (hi - lo).saturating_sub(covered)
+}
+
+/// The index entries of `root`'s subtree, in id order.
+pub(crate) fn subtree_infos(reader: &TraceReader, root: SpanId) -> Result<Vec<SpanInfo>, Error> {
+    let end = reader.info(root)?.subtree_end.0;
+    (root.0..end).map(|i| reader.info(SpanId(i))).collect()
+}
+
+/// The first span of every top-level subtree, in id order (index only).
+pub(crate) fn tree_roots(reader: &TraceReader) -> Result<Vec<(SpanId, SpanId)>, Error> {
+    let mut out = Vec::new();
+    let mut r = 0u32;
+    while (r as usize) < reader.len() {
+        let end = reader.info(SpanId(r))?.subtree_end.0.max(r + 1);
+        out.push((SpanId(r), SpanId(end)));
+        r = end;
+    }
+    Ok(out)
 }
 
 /// A field value as JSON, the one mapping every export and the CLI share:
@@ -177,13 +230,10 @@ pub(crate) fn for_each_tree(
     mut f: impl FnMut(Vec<Span>) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
     let open = reader.open_stats();
-    let mut r = 0u32;
-    while (r as usize) < reader.len() {
-        let end = reader.info(SpanId(r))?.subtree_end.0;
-        let (spans, st) = reader.subtree(SpanId(r))?;
+    for (root, _) in tree_roots(reader)? {
+        let (spans, st) = reader.subtree(root)?;
         add_read(read, st, open);
         f(spans)?;
-        r = end.max(r + 1);
     }
     Ok(())
 }

@@ -1,9 +1,13 @@
-//! OTLP/JSON: the JSON encoding of an OpenTelemetry
-//! `ExportTraceServiceRequest`, as an OTLP/HTTP collector accepts it and
-//! Jaeger and Grafana Tempo import it.
+//! OTLP/JSON lines: the JSON encoding of OpenTelemetry `TracesData` (the
+//! body of an OTLP/HTTP `ExportTraceServiceRequest`), one per line, as the
+//! OpenTelemetry file-exporter specification lays out a file and the
+//! collector's `otlpjsonfile` receiver reads it. Each line is a complete
+//! request of a few MiB at most that an OTLP/HTTP endpoint (a collector,
+//! Jaeger, Grafana Tempo) accepts as it is; a small trace is one line, so
+//! the whole output is then one JSON document.
 //!
 //! ```text
-//! {"resourceSpans": [                       one per bhtrace service
+//! {"resourceSpans": [                       one per bhtrace service in the line
 //!   {"resource": {"attributes": [service.name, process.pid, process.executable.path]},
 //!    "scopeSpans": [{"scope": {"name": "bhtrace", "version": …},
 //!                    "spans": [{traceId, spanId, parentSpanId, name, kind,
@@ -35,12 +39,13 @@
 //!   `links`. Events outside every span have no place in OTLP and are left
 //!   out.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use serde::Serialize;
 
-use super::{Counting, ExportError, ExportStats, add_read};
-use crate::{Span, SpanId, SpanInfo, TraceReader, Value};
+use super::{Counting, ExportError, ExportStats, for_each_tree, tree_roots};
+use crate::{Span, SpanId, TraceReader, Value};
 
 /// `SPAN_KIND_INTERNAL`.
 const KIND_INTERNAL: i32 = 1;
@@ -314,9 +319,13 @@ fn otlp_span(reader: &TraceReader, ids: &Ids, span: &Span) -> OtlpSpan {
     }
 }
 
-/// Writes the trace as OTLP/JSON (see the [module docs](self) for the
-/// mapping). Reads each service's payload blocks in turn: one service's
-/// spans in memory at a time.
+/// Bytes of spans buffered before a line is written: each line stays a
+/// request an OTLP/HTTP collector accepts.
+const LINE_BYTES: usize = 4 << 20;
+
+/// Writes the trace as OTLP/JSON lines (see the [module docs](self) for
+/// the mapping). Reads one root's subtree at a time; memory holds at most
+/// one line of output.
 ///
 /// # Errors
 /// [`ExportError::Read`] if the trace cannot be read or decoded,
@@ -325,103 +334,125 @@ fn otlp_span(reader: &TraceReader, ids: &Ids, span: &Span) -> OtlpSpan {
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let trace = bhtrace::TraceReader::open("app.bht")?;
-/// let mut out = std::io::BufWriter::new(std::fs::File::create("app.otlp.json")?);
+/// let mut out = std::io::BufWriter::new(std::fs::File::create("app.otlp.jsonl")?);
 /// bhtrace::export::write_otlp(&trace, &mut out)?;
 /// std::io::Write::flush(&mut out)?;
-/// // curl -H 'Content-Type: application/json' --data-binary @app.otlp.json \
-/// //      http://localhost:4318/v1/traces
+/// // one request per line:
+/// // while read -r line; do curl -H 'Content-Type: application/json' \
+/// //     --data "$line" http://localhost:4318/v1/traces; done < app.otlp.jsonl
 /// # Ok(()) }
 /// ```
 pub fn write_otlp(reader: &TraceReader, out: impl Write) -> Result<ExportStats, ExportError> {
-    let (infos, _) = reader.infos();
+    write_lines(reader, out, LINE_BYTES)
+}
+
+/// [`write_otlp`], starting a new line once `line_bytes` of spans are
+/// buffered (checked after each root's subtree).
+fn write_lines(
+    reader: &TraceReader,
+    out: impl Write,
+    line_bytes: usize,
+) -> Result<ExportStats, ExportError> {
     let process = &reader.header().process;
+    let trees = tree_roots(reader)?;
+    let mut root_of = vec![0u32; reader.len()];
+    for &(root, end) in &trees {
+        if let Some(slots) = root_of.get_mut(root.index()..end.index()) {
+            slots.fill(root.0);
+        }
+    }
     let ids = Ids {
         wall_start: process.wall_start_unix_ns,
         pid: process.pid,
-        root_of: roots_of(&infos),
+        root_of,
     };
-    let open = reader.open_stats();
     let mut stats = ExportStats {
-        read: open,
+        read: reader.open_stats(),
         ..ExportStats::default()
     };
-    let services = reader.services();
-    let mut out = Counting::new(out);
-    out.put(b"{\"resourceSpans\":[")?;
-    for (n, &service) in services.iter().enumerate() {
-        let spans = service_spans(reader, &infos, &services, service, &mut stats)?;
-        out.put(if n == 0 { b"\n" } else { b",\n" })?;
-        let resource = serde_json::json!({
-            "attributes": [
-                kv("service.name", AnyValue::StringValue(service.to_owned())),
-                kv("process.pid", AnyValue::IntValue(process.pid.to_string())),
-                kv("process.executable.path", AnyValue::StringValue(process.executable.clone())),
-                kv("telemetry.sdk.name", AnyValue::StringValue("bhtrace".into())),
-                kv("telemetry.sdk.version", AnyValue::StringValue(process.writer_version.clone())),
-            ]
-        });
-        out.put(b"{\"resource\":")?;
-        serde_json::to_writer(&mut out, &resource)?;
-        out.put(b",\"scopeSpans\":[{\"scope\":")?;
-        let scope = serde_json::json!({"name": "bhtrace", "version": env!("CARGO_PKG_VERSION")});
-        serde_json::to_writer(&mut out, &scope)?;
-        out.put(b",\"spans\":[")?;
-        for (i, span) in spans.iter().enumerate() {
-            out.put(if i == 0 { b"\n" } else { b",\n" })?;
-            serde_json::to_writer(&mut out, &otlp_span(reader, &ids, span))?;
+    let mut lines = Lines {
+        out: Counting::new(out),
+        by_service: BTreeMap::new(),
+        buffered: 0,
+        written: 0,
+        reader,
+    };
+    for_each_tree(reader, &mut stats.read, |spans| {
+        for span in &spans {
+            let buf = lines
+                .by_service
+                .entry(span.info.service.clone())
+                .or_default();
+            let before = buf.len();
+            if !buf.is_empty() {
+                buf.push(b',');
+            }
+            serde_json::to_writer(&mut *buf, &otlp_span(reader, &ids, span))?;
+            lines.buffered += buf.len() - before;
             stats.spans += 1;
             stats.records += 1;
             stats.events += span.events.len() as u64;
         }
-        out.put(b"]}]}")?;
+        if lines.buffered >= line_bytes {
+            lines.flush()?;
+        }
+        Ok(())
+    })?;
+    if lines.buffered > 0 || lines.written == 0 {
+        lines.flush()?;
     }
-    out.put(b"\n]}\n")?;
-    stats.bytes = out.bytes;
+    stats.bytes = lines.out.bytes;
     Ok(stats)
 }
 
-/// The root of every span: a root is its own; a child has its parent's,
-/// and parents come before children in the index.
-fn roots_of(infos: &[SpanInfo]) -> Vec<u32> {
-    let mut roots: Vec<u32> = Vec::with_capacity(infos.len());
-    for info in infos {
-        let root = info
-            .parent
-            .and_then(|p| roots.get(p.index()).copied())
-            .unwrap_or(info.id.0);
-        roots.push(root);
-    }
-    roots
+/// Spans serialized per service, waiting to be written as one line.
+struct Lines<'r, W> {
+    out: Counting<W>,
+    by_service: BTreeMap<String, Vec<u8>>,
+    buffered: usize,
+    written: u64,
+    reader: &'r TraceReader,
 }
 
-/// The spans whose service is exactly `service`, with their payload.
-/// [`TraceReader::service`] reads them in batches but also matches the
-/// services under `service::`; when there are such, each span is read on
-/// its own instead, so that no block is read twice over the export.
-fn service_spans(
-    reader: &TraceReader,
-    infos: &[SpanInfo],
-    services: &[&str],
-    service: &str,
-    stats: &mut ExportStats,
-) -> Result<Vec<Span>, ExportError> {
-    let open = reader.open_stats();
-    let nested = services.iter().any(|s| {
-        s.strip_prefix(service)
-            .is_some_and(|rest| rest.starts_with("::"))
-    });
-    if !nested {
-        let (spans, st) = reader.service(service)?;
-        add_read(&mut stats.read, st, open);
-        return Ok(spans);
+impl<W: Write> Lines<'_, W> {
+    /// Writes the buffered spans as one `TracesData` line: a resourceSpans
+    /// entry per service.
+    fn flush(&mut self) -> Result<(), ExportError> {
+        let process = &self.reader.header().process;
+        let scope = serde_json::json!({"name": "bhtrace", "version": env!("CARGO_PKG_VERSION")});
+        self.out.put(b"{\"resourceSpans\":[")?;
+        let mut first = true;
+        for (service, spans) in &mut self.by_service {
+            if spans.is_empty() {
+                continue;
+            }
+            if !first {
+                self.out.put(b",")?;
+            }
+            first = false;
+            let resource = serde_json::json!({
+                "attributes": [
+                    kv("service.name", AnyValue::StringValue(service.clone())),
+                    kv("process.pid", AnyValue::IntValue(process.pid.to_string())),
+                    kv("process.executable.path", AnyValue::StringValue(process.executable.clone())),
+                    kv("telemetry.sdk.name", AnyValue::StringValue("bhtrace".into())),
+                    kv("telemetry.sdk.version", AnyValue::StringValue(process.writer_version.clone())),
+                ]
+            });
+            self.out.put(b"{\"resource\":")?;
+            serde_json::to_writer(&mut self.out, &resource)?;
+            self.out.put(b",\"scopeSpans\":[{\"scope\":")?;
+            serde_json::to_writer(&mut self.out, &scope)?;
+            self.out.put(b",\"spans\":[")?;
+            self.out.put(spans)?;
+            self.out.put(b"]}]}")?;
+            spans.clear();
+        }
+        self.out.put(b"]}\n")?;
+        self.buffered = 0;
+        self.written += 1;
+        Ok(())
     }
-    let mut spans = Vec::new();
-    for info in infos.iter().filter(|i| i.service == service) {
-        let (span, st) = reader.span(info.id)?;
-        add_read(&mut stats.read, st, open);
-        spans.push(span);
-    }
-    Ok(spans)
 }
 
 #[cfg(test)]
@@ -441,6 +472,47 @@ mod tests {
         ] {
             assert_eq!(base64(input.as_bytes()), want);
         }
+    }
+
+    #[test]
+    fn lines_split_between_roots_and_each_is_whole() {
+        use tracing_subscriber::prelude::*;
+        let dir = std::env::temp_dir().join(format!("bhtrace-otlp-lines-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.bht");
+        let (layer, guard) = crate::Builder::new(&path).build().unwrap();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            for i in 0..3 {
+                let root = tracing::info_span!("root", i, service = "a");
+                root.in_scope(|| tracing::info_span!("child", service = "b").in_scope(|| {}));
+            }
+        });
+        guard.finish().unwrap();
+        let reader = TraceReader::open(&path).unwrap();
+
+        let mut one = Vec::new();
+        write_otlp(&reader, &mut one).unwrap();
+        assert_eq!(one.iter().filter(|&&b| b == b'\n').count(), 1);
+
+        // A one-byte budget: a line per root, each a whole TracesData with
+        // both services.
+        let mut out = Vec::new();
+        let stats = write_lines(&reader, &mut out, 1).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        let mut spans = 0;
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let rs = v["resourceSpans"].as_array().unwrap();
+            assert_eq!(rs.len(), 2);
+            spans += rs
+                .iter()
+                .map(|r| r["scopeSpans"][0]["spans"].as_array().unwrap().len())
+                .sum::<usize>();
+        }
+        assert_eq!(spans, 6);
+        assert_eq!(stats.spans, 6);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

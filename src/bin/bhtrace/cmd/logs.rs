@@ -4,11 +4,11 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use bhtrace::{EventData, Level, SpanId, SpanInfo};
+use bhtrace::{EventData, Level, SpanId};
 use serde::Serialize;
 use serde_json::Map;
 
-use super::{fields_json, fields_text, level};
+use super::{fields_json, fields_text, level, trees};
 use crate::input::Input;
 use crate::out::{Out, Style};
 
@@ -45,52 +45,109 @@ struct LogJson<'a> {
     span_path: Vec<&'a str>,
 }
 
-/// Span names from the root down to `id`.
-fn path(infos: &[SpanInfo], id: SpanId) -> Vec<&str> {
+/// An event that passed the filters, with where it happened.
+struct Line {
+    span: Option<SpanId>,
+    /// Span names from the root down to `span`.
+    path: Vec<String>,
+    event: EventData,
+}
+
+impl Args {
+    fn keep(&self, e: &EventData) -> bool {
+        self.level.is_none_or(|l| e.level <= l)
+            && self.target.as_deref().is_none_or(|t| {
+                e.target
+                    .strip_prefix(t)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+            })
+    }
+}
+
+/// Names of the ancestors of `id`, root first, from the index.
+fn ancestors(input: &Input, id: SpanId) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
-    let mut cur = infos.get(id.index());
-    while let Some(info) = cur {
-        names.push(info.name.as_str());
+    let mut cur = input.check(input.reader.info(id))?.parent;
+    while let Some(p) = cur {
+        let info = input.check(input.reader.info(p))?;
+        names.push(info.name);
         // Parents precede children: the walk always moves up.
-        cur = info
-            .parent
-            .filter(|p| *p < info.id)
-            .and_then(|p| infos.get(p.index()));
+        cur = info.parent.filter(|&q| q < p);
     }
     names.reverse();
-    names
+    Ok(names)
+}
+
+/// The matching events of the subtree at `root`, read in one go.
+fn collect(input: &Input, args: &Args, root: SpanId, lines: &mut Vec<Line>) -> anyhow::Result<()> {
+    let (spans, _) = input.check(input.reader.subtree(root))?;
+    let prefix = ancestors(input, root)?;
+    let names: Vec<&str> = spans.iter().map(|s| s.info.name.as_str()).collect();
+    let base = root.index();
+    for span in &spans {
+        let mut kept = span.events.iter().filter(|e| args.keep(e)).peekable();
+        if kept.peek().is_none() {
+            continue;
+        }
+        // The path inside the subtree, walked up through the parents.
+        let mut inner = Vec::new();
+        let mut cur = Some(span.info.id);
+        while let Some(id) = cur.filter(|id| id.index() >= base) {
+            inner.push(names.get(id.index() - base).copied().unwrap_or_default());
+            cur = spans
+                .get(id.index() - base)
+                .and_then(|s| s.info.parent)
+                .filter(|&p| p < id);
+        }
+        let path: Vec<String> = prefix
+            .iter()
+            .cloned()
+            .chain(inner.iter().rev().map(|s| (*s).to_owned()))
+            .collect();
+        for e in kept {
+            lines.push(Line {
+                span: Some(span.info.id),
+                path: path.clone(),
+                event: e.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
     let input = Input::open(&args.file)?;
     let trace = &input.reader;
-    let infos = trace.infos().0;
-    let (spans, orphans) = match args.span {
-        Some(id) => (input.check(trace.subtree(id))?.0, Vec::new()),
+    let mut lines = Vec::new();
+    match args.span {
+        Some(id) => collect(&input, &args, id, &mut lines)?,
         None => {
-            let all = input.check(trace.full())?.0;
-            (all.spans, all.orphan_events)
+            // One tree in memory at a time; only matching events are kept.
+            for (root, _) in trees(&input)? {
+                collect(&input, &args, root, &mut lines)?;
+            }
+            let (orphans, _) = input.check(trace.orphan_events())?;
+            lines.extend(
+                orphans
+                    .into_iter()
+                    .filter(|e| args.keep(e))
+                    .map(|event| Line {
+                        span: None,
+                        path: Vec::new(),
+                        event,
+                    }),
+            );
         }
-    };
-    let keep = |e: &EventData| {
-        args.level.is_none_or(|l| e.level <= l)
-            && args.target.as_deref().is_none_or(|t| {
-                e.target
-                    .strip_prefix(t)
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
-            })
-    };
-    let mut events: Vec<(Option<SpanId>, &EventData)> = spans
-        .iter()
-        .flat_map(|s| s.events.iter().map(move |e| (Some(s.info.id), e)))
-        .chain(orphans.iter().map(|e| (None, e)))
-        .filter(|(_, e)| keep(e))
-        .collect();
-    events.sort_by_key(|(_, e)| e.t_ns);
+    }
+    lines.sort_by_key(|l| l.event.t_ns);
 
     let wall = trace.header().process.wall_start_unix_ns;
-    for (span, e) in events {
-        let names = span.map(|s| path(&infos, s)).unwrap_or_default();
+    for Line {
+        span,
+        path,
+        event: e,
+    } in &lines
+    {
         if args.json {
             out.json_line(&LogJson {
                 t_ns: e.t_ns,
@@ -101,14 +158,14 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
                 fields: fields_json(&e.fields, Some("message")),
                 thread: e.thread,
                 span: span.map(|s| s.0),
-                span_path: names,
+                span_path: path.iter().map(String::as_str).collect(),
             })?;
             continue;
         }
-        let where_ = if names.is_empty() {
+        let where_ = if path.is_empty() {
             String::new()
         } else {
-            format!("{}: ", out.paint(Style::Cyan, names.join(" > ")))
+            format!("{}: ", out.paint(Style::Cyan, path.join(" > ")))
         };
         let fields = fields_text(&e.fields, Some("message"));
         writeln!(

@@ -13,11 +13,38 @@ pub(crate) mod summary;
 pub(crate) mod tree;
 
 use bhtrace::export::json_value;
-use bhtrace::{EventData, ReadStats, Span, SpanInfo, Value};
+use bhtrace::{EventData, ReadStats, Span, SpanId, SpanInfo, Value};
 use serde::Serialize;
 use serde_json::Map;
 
+use crate::input::Input;
 use crate::out::{Out, Style};
+
+/// Every top-level subtree as (first id, one past its last), in id order,
+/// from the index.
+pub(crate) fn trees(input: &Input) -> anyhow::Result<Vec<(SpanId, SpanId)>> {
+    let trace = &input.reader;
+    let mut out = Vec::new();
+    let mut r = 0u32;
+    while (r as usize) < trace.len() {
+        let end = input.check(trace.info(SpanId(r)))?.subtree_end.0.max(r + 1);
+        out.push((SpanId(r), SpanId(end)));
+        r = end;
+    }
+    Ok(out)
+}
+
+/// The index entries of ids `[from, to)`.
+pub(crate) fn infos(input: &Input, from: SpanId, to: SpanId) -> anyhow::Result<Vec<SpanInfo>> {
+    (from.0..to.0)
+        .map(|i| input.check(input.reader.info(SpanId(i))))
+        .collect()
+}
+
+/// The self time of one span.
+pub(crate) fn self_time(input: &Input, id: SpanId) -> anyhow::Result<u64> {
+    input.check(bhtrace::export::self_time(&input.reader, id))
+}
 
 /// A span from the index: `slow --json`, `tree --json`, and the base of
 /// the full span.

@@ -4,9 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use bhtrace::SpanId;
-use bhtrace::export::self_times;
 
-use super::{FullSpan, fields_text, level, marks, value_text};
+use super::{FullSpan, fields_text, level, marks, self_time, value_text};
 use crate::input::Input;
 use crate::out::{Out, Style, dur, utc};
 
@@ -25,7 +24,7 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
     let input = Input::open(&args.file)?;
     let trace = &input.reader;
     let (span, _) = input.check(trace.span(args.id))?;
-    let self_ns = self_times(trace).get(args.id.index()).copied().unwrap_or(0);
+    let self_ns = self_time(&input, args.id)?;
     if args.json {
         out.json_pretty(&FullSpan::new(&span, self_ns))?;
         return Ok(());

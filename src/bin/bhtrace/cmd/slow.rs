@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use bhtrace::export::self_times;
+use bhtrace::SpanId;
 
-use super::{IndexSpan, id, marks, service_matches};
+use super::{IndexSpan, id, marks, self_time, service_matches};
 use crate::input::Input;
 use crate::out::{Out, Style, dur};
 
@@ -31,18 +31,24 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
         // The reader's own ranking, from the index.
         None => trace.slowest(args.count).0,
         Some(want) => {
-            let mut v = trace.infos().0;
-            v.retain(|i| service_matches(&i.service, want));
-            v.sort_by(|a, b| b.duration_ns().cmp(&a.duration_ns()).then(a.id.cmp(&b.id)));
+            // (duration, id) of the service's spans, longest first.
+            let mut v: Vec<(u64, SpanId)> = Vec::new();
+            for i in 0..trace.len() as u32 {
+                let info = input.check(trace.info(SpanId(i)))?;
+                if service_matches(&info.service, want) {
+                    v.push((info.duration_ns(), info.id));
+                }
+            }
+            v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
             v.truncate(args.count);
-            v
+            v.iter()
+                .map(|&(_, id)| input.check(trace.info(id)))
+                .collect::<anyhow::Result<_>>()?
         }
     };
-    let self_ns = self_times(trace);
-    let self_of = |i: &bhtrace::SpanInfo| self_ns.get(i.id.index()).copied().unwrap_or(0);
     if args.json {
         for info in &spans {
-            out.json_line(&IndexSpan::new(info, self_of(info)))?;
+            out.json_line(&IndexSpan::new(info, self_time(&input, info.id)?))?;
         }
         return Ok(());
     }
@@ -63,7 +69,7 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
             "{:>9} {:>9} {:>9}  {} {:<16} {}{}",
             dur(info.duration_ns()),
             dur(info.busy_ns),
-            dur(self_of(info)),
+            dur(self_time(&input, info.id)?),
             id(out, info, 6),
             info.service,
             info.name,

@@ -1,6 +1,6 @@
 //! `bhtrace spans FILE [--service S] [--name N] [--min-duration D] [--errors]`:
 //! a filterable listing. The table comes from the index; `--json` reads the
-//! payload of the listed spans only.
+//! payload of the trees that hold a listed span, one tree at a time.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use bhtrace::SpanInfo;
 use bhtrace::export::self_times;
 
-use super::{FullSpan, id, marks, service_matches};
+use super::{FullSpan, id, infos, marks, service_matches, trees};
 use crate::input::Input;
 use crate::out::{Out, Style, dur, parse_duration};
 
@@ -42,71 +42,68 @@ impl Args {
             && self.min_duration.is_none_or(|d| info.duration_ns() >= d)
             && (!self.errors || info.error)
     }
-
-    fn filtered(&self) -> bool {
-        self.service.is_some() || self.name.is_some() || self.min_duration.is_some() || self.errors
-    }
 }
 
 pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
     let input = Input::open(&args.file)?;
     let trace = &input.reader;
-    let self_ns = self_times(trace);
-    let self_of = |i: &SpanInfo| self_ns.get(i.id.index()).copied().unwrap_or(0);
-
-    if args.json {
-        if args.filtered() {
-            let wanted: Vec<SpanInfo> = trace
-                .infos()
-                .0
-                .into_iter()
-                .filter(|i| args.wants(i))
-                .collect();
-            for info in &wanted {
-                let (span, _) = input.check(trace.span(info.id))?;
-                out.json_line(&FullSpan::new(&span, self_of(info)))?;
-            }
-        } else {
-            // Everything: one read of the whole payload.
-            let (all, _) = input.check(trace.full())?;
-            for span in &all.spans {
-                out.json_line(&FullSpan::new(span, self_of(&span.info)))?;
-            }
-        }
-        return Ok(());
-    }
-
-    writeln!(
-        out,
-        "{}",
-        out.paint(
-            Style::Bold,
-            format!(
-                "{:<6} {:>10} {:>9} {:>9} {:>9}  {:<16} {}",
-                "ID", "START", "DURATION", "BUSY", "SELF", "SERVICE", "SPAN"
-            )
-        )
-    )?;
-    let mut shown = 0u64;
-    for info in trace.infos().0.iter().filter(|i| args.wants(i)) {
+    if !args.json {
         writeln!(
             out,
-            "{} {:>10} {:>9} {:>9} {:>9}  {:<16} {}{}",
-            id(out, info, 6),
-            format!("+{}", dur(info.start_ns)),
-            dur(info.duration_ns()),
-            dur(info.busy_ns),
-            dur(self_of(info)),
-            info.service,
-            info.name,
-            marks(out, info)
+            "{}",
+            out.paint(
+                Style::Bold,
+                format!(
+                    "{:<6} {:>10} {:>9} {:>9} {:>9}  {:<16} {}",
+                    "ID", "START", "DURATION", "BUSY", "SELF", "SERVICE", "SPAN"
+                )
+            )
         )?;
-        shown += 1;
     }
-    writeln!(
-        out,
-        "{}",
-        out.paint(Style::Dim, format!("{shown} of {} spans", trace.len()))
-    )?;
+    let mut shown = 0usize;
+    // One tree at a time: its index entries, and its payload (one read)
+    // only when --json lists one of its spans.
+    for (root, end) in trees(&input)? {
+        let infos = infos(&input, root, end)?;
+        let wanted: Vec<usize> = (0..infos.len())
+            .filter(|&i| args.wants(&infos[i]))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let self_ns = self_times(&infos);
+        if args.json {
+            let (spans, _) = input.check(trace.subtree(root))?;
+            for &i in &wanted {
+                if let Some(span) = spans.get(i) {
+                    out.json_line(&FullSpan::new(span, self_ns[i]))?;
+                }
+            }
+        } else {
+            for &i in &wanted {
+                let info = &infos[i];
+                writeln!(
+                    out,
+                    "{} {:>10} {:>9} {:>9} {:>9}  {:<16} {}{}",
+                    id(out, info, 6),
+                    format!("+{}", dur(info.start_ns)),
+                    dur(info.duration_ns()),
+                    dur(info.busy_ns),
+                    dur(self_ns[i]),
+                    info.service,
+                    info.name,
+                    marks(out, info)
+                )?;
+            }
+        }
+        shown += wanted.len();
+    }
+    if !args.json {
+        writeln!(
+            out,
+            "{}",
+            out.paint(Style::Dim, format!("{shown} of {} spans", trace.len()))
+        )?;
+    }
     Ok(())
 }

@@ -8,7 +8,7 @@ use bhtrace::export::self_times;
 use bhtrace::{SpanId, SpanInfo};
 use serde::Serialize;
 
-use super::{IndexSpan, id, marks};
+use super::{IndexSpan, id, infos, marks, trees};
 use crate::input::Input;
 use crate::out::{Out, Style, bar, dur, parse_duration};
 
@@ -41,6 +41,7 @@ struct TreeJson {
 
 /// A span to print: where it sits and how to draw its branch.
 struct Node {
+    /// Position in the tree's entries (its id minus the root's).
     id: usize,
     depth: usize,
     /// Branch glyphs of its ancestors.
@@ -51,24 +52,10 @@ struct Node {
 pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
     let input = Input::open(&args.file)?;
     let trace = &input.reader;
-    let infos = trace.infos().0;
-    let self_ns = self_times(trace);
-    let min = args.min_duration.unwrap_or(0);
-    let max_depth = args.depth.unwrap_or(usize::MAX);
-
-    let roots: Vec<usize> = match args.root {
-        Some(r) => vec![input.check(trace.info(r))?.id.index()],
-        None => {
-            let mut v = Vec::new();
-            let mut r = 0;
-            while let Some(info) = infos.get(r) {
-                v.push(r);
-                r = info.subtree_end.index().max(r + 1);
-            }
-            v
-        }
+    let roots = match args.root {
+        Some(r) => vec![(r, input.check(trace.info(r))?.subtree_end)],
+        None => trees(&input)?,
     };
-
     if !args.json {
         writeln!(
             out,
@@ -86,82 +73,102 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
             )
         )?;
     }
-    let mut hidden_total = 0u64;
-    for &root in &roots {
-        let r = &infos[root];
-        if r.duration_ns() < min {
-            hidden_total += subtree_len(r);
-            continue;
-        }
-        let mut stack = vec![Node {
-            id: root,
-            depth: 0,
-            prefix: String::new(),
-            last: true,
-        }];
-        while let Some(node) = stack.pop() {
-            let info = &infos[node.id];
-            let mut kids = Vec::new();
-            let mut hidden = 0u64;
-            if node.depth < max_depth {
-                let mut c = node.id + 1;
-                while let Some(kid) = infos.get(c).filter(|_| c < info.subtree_end.index()) {
-                    if kid.duration_ns() >= min {
-                        kids.push(c);
-                    } else {
-                        hidden += subtree_len(kid);
-                    }
-                    c = kid.subtree_end.index().max(c + 1);
-                }
-            } else {
-                hidden = subtree_len(info) - 1;
-            }
-            hidden_total += hidden;
-            let self_ns = self_ns.get(node.id).copied().unwrap_or(0);
-            if args.json {
-                out.json_line(&TreeJson {
-                    span: IndexSpan::new(info, self_ns),
-                    depth: node.depth,
-                    hidden,
-                })?;
-            } else {
-                print_line(
-                    out,
-                    &node,
-                    info,
-                    &infos,
-                    self_ns,
-                    hidden,
-                    (r.start_ns, r.end_ns),
-                )?;
-            }
-            let child_prefix = match node.depth {
-                0 => String::new(),
-                _ if node.last => format!("{}   ", node.prefix),
-                _ => format!("{}│  ", node.prefix),
-            };
-            let n = kids.len();
-            for (i, &k) in kids.iter().enumerate().rev() {
-                stack.push(Node {
-                    id: k,
-                    depth: node.depth + 1,
-                    prefix: child_prefix.clone(),
-                    last: i + 1 == n,
-                });
-            }
-        }
+    let mut hidden = 0u64;
+    for (root, end) in roots {
+        // One tree's index entries at a time.
+        let infos = infos(&input, root, end)?;
+        hidden += print_tree(out, &args, &infos)?;
     }
-    if !args.json && hidden_total > 0 {
+    if !args.json && hidden > 0 {
         writeln!(
             out,
             "{}",
             out.paint(
                 Style::Dim,
-                format!("({hidden_total} spans hidden by --depth or --min-duration)")
+                format!("({hidden} spans hidden by --depth or --min-duration)")
             )
         )?;
     }
     Ok(())
+}
+
+/// Prints the tree whose index entries are `infos` (a root and all its
+/// descendants); returns how many spans it hid.
+fn print_tree(out: &mut Out, args: &Args, infos: &[SpanInfo]) -> anyhow::Result<u64> {
+    let Some(r) = infos.first() else {
+        return Ok(0);
+    };
+    let min = args.min_duration.unwrap_or(0);
+    let max_depth = args.depth.unwrap_or(usize::MAX);
+    if r.duration_ns() < min {
+        return Ok(subtree_len(r));
+    }
+    let base = r.id.index();
+    let self_ns = self_times(infos);
+    let mut hidden_total = 0u64;
+    let mut stack = vec![Node {
+        id: 0,
+        depth: 0,
+        prefix: String::new(),
+        last: true,
+    }];
+    while let Some(node) = stack.pop() {
+        let info = &infos[node.id];
+        let mut kids = Vec::new();
+        let mut hidden = 0u64;
+        if node.depth < max_depth {
+            let end = info.subtree_end.index() - base;
+            let mut c = node.id + 1;
+            while let Some(kid) = infos.get(c).filter(|_| c < end) {
+                if kid.duration_ns() >= min {
+                    kids.push(c);
+                } else {
+                    hidden += subtree_len(kid);
+                }
+                c = (kid.subtree_end.index() - base).max(c + 1);
+            }
+        } else {
+            hidden = subtree_len(info) - 1;
+        }
+        hidden_total += hidden;
+        let self_ns = self_ns.get(node.id).copied().unwrap_or(0);
+        if args.json {
+            out.json_line(&TreeJson {
+                span: IndexSpan::new(info, self_ns),
+                depth: node.depth,
+                hidden,
+            })?;
+        } else {
+            let parent = info
+                .parent
+                .and_then(|p| p.index().checked_sub(base))
+                .and_then(|p| infos.get(p));
+            print_line(
+                out,
+                &node,
+                info,
+                parent,
+                self_ns,
+                hidden,
+                (r.start_ns, r.end_ns),
+            )?;
+        }
+        let child_prefix = match node.depth {
+            0 => String::new(),
+            _ if node.last => format!("{}   ", node.prefix),
+            _ => format!("{}│  ", node.prefix),
+        };
+        let n = kids.len();
+        for (i, &k) in kids.iter().enumerate().rev() {
+            stack.push(Node {
+                id: k,
+                depth: node.depth + 1,
+                prefix: child_prefix.clone(),
+                last: i + 1 == n,
+            });
+        }
+    }
+    Ok(hidden_total)
 }
 
 /// The span and its descendants.
@@ -173,7 +180,7 @@ fn print_line(
     out: &mut Out,
     node: &Node,
     info: &SpanInfo,
-    infos: &[SpanInfo],
+    parent: Option<&SpanInfo>,
     self_ns: u64,
     hidden: u64,
     (lo, hi): (u64, u64),
@@ -184,10 +191,7 @@ fn print_line(
         _ => format!("{}├─ ", node.prefix),
     };
     // The service, when it is not the parent's.
-    let parent_service = info
-        .parent
-        .and_then(|p| infos.get(p.index()))
-        .map(|p| p.service.as_str());
+    let parent_service = parent.map(|p| p.service.as_str());
     let service = if parent_service == Some(info.service.as_str()) {
         String::new()
     } else {
