@@ -34,6 +34,18 @@ pub(crate) struct Structure {
     pub(crate) services: Vec<(u32, Vec<u32>)>,
 }
 
+/// The sections of the section table's entries, in table order (the last
+/// entry, the orphan events, lies inside the payload).
+const TABLE_SECTIONS: [Section; S_ORPHANS] = [
+    Section::Strings,
+    Section::Callsites,
+    Section::Threads,
+    Section::Index,
+    Section::Roots,
+    Section::Services,
+    Section::Payload,
+];
+
 /// Callsite kinds in the callsite table.
 const KIND_SPAN_CALLSITE: u8 = 0;
 const KIND_EVENT_CALLSITE: u8 = 1;
@@ -151,7 +163,17 @@ pub(crate) fn read_structure(src: &Source, stats: &mut ReadStats) -> Result<Stru
     let structure_start = PREAMBLE_LEN + header_len;
     let mut expect = structure_start;
     for (i, e) in extents.iter().enumerate().take(S_ORPHANS) {
-        if e.offset != expect || e.end() > body_end || e.offset.checked_add(e.len).is_none() {
+        // A section that does not fit in the file is named, with its bounds.
+        let end = e.offset.checked_add(e.len);
+        if end.is_none_or(|end| end > file_len) {
+            return Err(Error::Truncated {
+                section: TABLE_SECTIONS[i],
+                offset: e.offset,
+                end: end.unwrap_or(u64::MAX),
+                file_len,
+            });
+        }
+        if e.offset != expect || e.end() > body_end {
             return Err(corrupt(
                 Section::Header,
                 PREAMBLE_LEN + i as u64 * 16,

@@ -1,0 +1,301 @@
+//! Opening a damaged envelope gives a typed error that names the section
+//! and where, never a panic: a truncated file, a wrong magic, a newer
+//! version, a corrupted header or index (with the checksum left as is, and
+//! fixed up so that validation reaches the index's own checks), a section
+//! offset pointing past the end, a trailer that disagrees with the file.
+
+mod core_support;
+
+use bhtrace::{ENVELOPE_VERSION, Error, Section, TraceReader};
+use core_support::TempDir;
+use tracing_subscriber::prelude::*;
+
+// The documented layout (docs/format.md): a 16-byte preamble (magic,
+// version u32, header length u32), the header (a section table of 8 ×
+// (offset u64, len u64), then the header fields), the structure, the
+// payload, and a 32-byte trailer (header crc, structure crc, payload crc,
+// 0, file length u64, end magic).
+const PREAMBLE: usize = 16;
+const TRAILER: usize = 32;
+const INDEX: usize = 3;
+const SERVICES: usize = 5;
+const PAYLOAD: usize = 6;
+const ROW: usize = 56;
+
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes(b[i..i + 4].try_into().unwrap())
+}
+
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(b[i..i + 8].try_into().unwrap())
+}
+
+fn header_len(b: &[u8]) -> usize {
+    u32_at(b, 12) as usize
+}
+
+/// (offset, len) of section table entry `i`.
+fn entry(b: &[u8], i: usize) -> (usize, usize) {
+    let at = PREAMBLE + i * 16;
+    (u64_at(b, at) as usize, u64_at(b, at + 8) as usize)
+}
+
+fn set_entry(b: &mut [u8], i: usize, offset: u64, len: u64) {
+    let at = PREAMBLE + i * 16;
+    b[at..at + 8].copy_from_slice(&offset.to_le_bytes());
+    b[at + 8..at + 16].copy_from_slice(&len.to_le_bytes());
+}
+
+fn fix_header_crc(b: &mut [u8]) {
+    let crc = crc32fast::hash(&b[PREAMBLE..PREAMBLE + header_len(b)]);
+    let t = b.len() - TRAILER;
+    b[t..t + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
+fn fix_structure_crc(b: &mut [u8]) {
+    let start = PREAMBLE + header_len(b);
+    let (off, len) = entry(b, SERVICES);
+    let crc = crc32fast::hash(&b[start..off + len]);
+    let t = b.len() - TRAILER;
+    b[t + 4..t + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+fn small_envelope(dir: &TempDir) -> Vec<u8> {
+    let path = dir.join("ok.bht");
+    let (layer, guard) = bhtrace::layer(&path).unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let root = tracing::info_span!("root", service = "api");
+        let _r = root.enter();
+        for i in 0..3u64 {
+            tracing::info_span!(target: "db::pool", "query", i)
+                .in_scope(|| tracing::info!(i, "rows"));
+        }
+    });
+    guard.finish().unwrap();
+    std::fs::read(&path).unwrap()
+}
+
+fn open(bytes: &[u8]) -> Result<TraceReader, Error> {
+    TraceReader::from_bytes(bytes.to_vec())
+}
+
+#[test]
+fn damaged_envelopes_give_typed_errors_naming_the_section() {
+    let dir = TempDir::new("corruption");
+    let good = small_envelope(&dir);
+    let len = good.len();
+    let trace = open(&good).expect("the undamaged file opens");
+    assert_eq!(trace.len(), 4);
+    let (index_at, index_len) = entry(&good, INDEX);
+    assert_eq!(index_len, 4 * ROW);
+
+    // Truncated: too short for a preamble and trailer, or cut anywhere
+    // after (the trailer's end magic is gone).
+    for cut in [0, 10, PREAMBLE + TRAILER - 1] {
+        match open(&good[..cut]) {
+            Err(Error::Truncated {
+                section: Section::Preamble,
+                file_len,
+                ..
+            }) => {
+                assert_eq!(file_len, cut as u64)
+            }
+            other => panic!("cut at {cut}: {other:?}"),
+        }
+    }
+    match open(&good[..PREAMBLE + TRAILER]) {
+        Err(Error::Truncated {
+            section: Section::Header,
+            offset,
+            end,
+            file_len,
+        }) => {
+            assert_eq!(
+                (offset, end),
+                (PREAMBLE as u64, (PREAMBLE + header_len(&good)) as u64)
+            );
+            assert_eq!(file_len, (PREAMBLE + TRAILER) as u64);
+        }
+        other => panic!("{other:?}"),
+    }
+    for cut in [index_at + 3, len / 2, len - TRAILER, len - 1] {
+        match open(&good[..cut]) {
+            Err(Error::Corrupt {
+                section: Section::Trailer,
+                offset,
+                ..
+            }) => {
+                assert_eq!(
+                    offset,
+                    (cut - TRAILER + 24) as u64,
+                    "cut at {cut}: where the end magic should be"
+                )
+            }
+            other => panic!("cut at {cut}: {other:?}"),
+        }
+    }
+    // The same through the file backend.
+    let cut_path = dir.join("cut.bht");
+    std::fs::write(&cut_path, &good[..len - 7]).unwrap();
+    assert!(matches!(
+        TraceReader::open(&cut_path),
+        Err(Error::Corrupt {
+            section: Section::Trailer,
+            ..
+        })
+    ));
+
+    // Wrong magic, e.g. a journal opened as an envelope.
+    let mut bad = good.clone();
+    bad[..8].copy_from_slice(&bhtrace::journal::JOURNAL_MAGIC);
+    match open(&bad) {
+        Err(Error::BadMagic { expected, found }) => {
+            assert_eq!(expected, "envelope");
+            assert_eq!(found, bhtrace::journal::JOURNAL_MAGIC);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A newer version.
+    let mut bad = good.clone();
+    bad[8..12].copy_from_slice(&(ENVELOPE_VERSION + 1).to_le_bytes());
+    match open(&bad) {
+        Err(Error::UnsupportedVersion {
+            kind,
+            found,
+            supported,
+        }) => {
+            assert_eq!(
+                (kind, found, supported),
+                ("envelope", ENVELOPE_VERSION + 1, ENVELOPE_VERSION)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A changed header byte: its checksum fails.
+    let mut bad = good.clone();
+    bad[PREAMBLE + header_len(&good) - 1] ^= 0x40;
+    match open(&bad) {
+        Err(Error::Checksum {
+            section: Section::Header,
+            offset,
+            stored,
+            computed,
+        }) => {
+            assert_eq!(offset, PREAMBLE as u64);
+            assert_ne!(stored, computed);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A corrupted index: the structure checksum fails...
+    let mut bad = good.clone();
+    bad[index_at + ROW] ^= 0x07; // row 1's parent
+    match open(&bad) {
+        Err(Error::Checksum {
+            section: Section::Structure,
+            offset,
+            ..
+        }) => {
+            assert_eq!(offset, (PREAMBLE + header_len(&good)) as u64)
+        }
+        other => panic!("{other:?}"),
+    }
+    // ... and with the checksum fixed up, the index's own check names the
+    // row: its parent is not the span around it.
+    fix_structure_crc(&mut bad);
+    match open(&bad) {
+        Err(Error::Corrupt {
+            section: Section::Index,
+            offset,
+            ..
+        }) => {
+            assert_eq!(offset, (index_at + ROW) as u64, "row 1")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A subtree end past the last row, checksum fixed.
+    let mut bad = good.clone();
+    bad[index_at + 4..index_at + 8].copy_from_slice(&9u32.to_le_bytes()); // row 0's subtree end
+    fix_structure_crc(&mut bad);
+    assert!(matches!(
+        open(&bad),
+        Err(Error::Corrupt { section: Section::Index, offset, .. }) if offset == index_at as u64
+    ));
+
+    // A section table entry pointing past the end of the file, with the
+    // header checksum fixed up: the error names that section.
+    for (i, section) in [
+        (INDEX, Section::Index),
+        (PAYLOAD, Section::Payload),
+        (0, Section::Strings),
+    ] {
+        let (off, sec_len) = entry(&good, i);
+        for (new_off, new_len) in [
+            (len as u64 + 4096, sec_len as u64),
+            (off as u64, len as u64),
+            (u64::MAX - 2, 8),
+        ] {
+            let mut bad = good.clone();
+            set_entry(&mut bad, i, new_off, new_len);
+            fix_header_crc(&mut bad);
+            match open(&bad) {
+                Err(Error::Truncated {
+                    section: s,
+                    offset,
+                    end,
+                    file_len,
+                }) => {
+                    assert_eq!(s, section, "entry {i}");
+                    assert_eq!(offset, new_off);
+                    assert_eq!(end, new_off.saturating_add(new_len));
+                    assert_eq!(file_len, len as u64);
+                }
+                other => panic!("entry {i} at {new_off}+{new_len}: {other:?}"),
+            }
+        }
+    }
+    // Inside the file but out of place: the section table is corrupt.
+    let mut bad = good.clone();
+    let (off, sec_len) = entry(&good, INDEX);
+    set_entry(&mut bad, INDEX, off as u64 + 1, sec_len as u64);
+    fix_header_crc(&mut bad);
+    assert!(matches!(
+        open(&bad),
+        Err(Error::Corrupt {
+            section: Section::Header,
+            ..
+        })
+    ));
+
+    // A trailer that declares another file length.
+    let mut bad = good.clone();
+    let t = len - TRAILER;
+    bad[t + 16..t + 24].copy_from_slice(&(len as u64 + 1).to_le_bytes());
+    match open(&bad) {
+        Err(Error::Truncated {
+            section: Section::Trailer,
+            end,
+            file_len,
+            ..
+        }) => {
+            assert_eq!((end, file_len), (len as u64 + 1, len as u64))
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A payload byte is not checked at open (it costs reading everything),
+    // but verify() finds it.
+    let mut bad = good.clone();
+    bad[entry(&good, PAYLOAD).0] ^= 0x01;
+    let trace = open(&bad).expect("open reads no payload");
+    assert!(matches!(
+        trace.verify(),
+        Err(Error::Checksum {
+            section: Section::Payload,
+            ..
+        })
+    ));
+    open(&good).unwrap().verify().unwrap();
+}

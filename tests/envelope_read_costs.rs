@@ -1,0 +1,138 @@
+//! Every query says what it read, and reads what it should: `summary()`
+//! (and the other index-only queries) read the header and the structure
+//! and no payload byte; `subtree` adds one read of its block range;
+//! `service` one read per run of adjacent blocks; `full()` reads at least
+//! 99% of the file.
+
+mod core_support;
+
+use bhtrace::{ReadStats, SpanId, TraceReader};
+use core_support::TempDir;
+use tracing_subscriber::prelude::*;
+
+fn section(trace: &TraceReader, name: &str) -> (u64, u64) {
+    trace
+        .sections()
+        .into_iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, offset, len)| (offset, len))
+        .unwrap_or_else(|| panic!("no section {name}"))
+}
+
+#[test]
+fn queries_read_what_they_need() {
+    let dir = TempDir::new("read_costs");
+    let path = dir.join("t.bht");
+    let (layer, guard) = bhtrace::layer(&path).unwrap();
+    let statement = "select id, name, price, stock from items where id = $1 and region = $2";
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for request in 0..20u64 {
+            let root =
+                tracing::info_span!(target: "gateway", "request", request, path = "/checkout");
+            let _r = root.enter();
+            for i in 0..5u64 {
+                tracing::info_span!(target: "db::pool", "query", i, statement).in_scope(|| {
+                    tracing::debug!(target: "db::pool", rows = i, "fetched");
+                });
+                tracing::info_span!(target: "cache", "get", i, key = "item:42").in_scope(|| {
+                    tracing::info!(target: "cache", hit = i % 2 == 0, "looked up");
+                });
+            }
+        }
+    });
+    guard.finish().unwrap();
+
+    let trace = TraceReader::open(&path).unwrap();
+    let file_len = std::fs::metadata(&path).unwrap().len();
+    let open = trace.open_stats();
+    assert_eq!(open.file_len, file_len);
+    let (payload_at, payload_len) = section(&trace, "payload");
+    let (services_at, services_len) = section(&trace, "services");
+    let (index_at, index_len) = section(&trace, "index");
+    assert_eq!(
+        services_at + services_len,
+        payload_at,
+        "the structure ends where payload starts"
+    );
+    assert!(index_at + index_len <= payload_at);
+    assert!(
+        payload_len * 2 > file_len,
+        "a payload-heavy trace: {payload_len} of {file_len}"
+    );
+    // What open reads: preamble, header and structure (everything before
+    // the payload), and the 32-byte trailer.
+    let structure_and_trailer = payload_at + 32;
+    assert_eq!(open.bytes_read, structure_and_trailer, "{open:?}");
+
+    // Index-only queries: not one payload byte.
+    let (summary, s) = trace.summary().unwrap();
+    assert_eq!(s, open, "summary reads nothing beyond open");
+    assert!(s.bytes_read <= structure_and_trailer);
+    assert!(s.fraction() < 0.5, "{s:?}");
+    assert_eq!(summary.traces, 20);
+    assert_eq!(summary.spans as usize, trace.len());
+    let (_, s) = trace.critical_path().unwrap();
+    assert_eq!(s, open);
+    let (_, s) = trace.critical_path_of(SpanId(0)).unwrap();
+    assert_eq!(s, open);
+    for stats in [
+        trace.roots().1,
+        trace.slowest(5).1,
+        trace.spans_named("query").1,
+        trace.infos().1,
+    ] {
+        assert_eq!(stats, open);
+    }
+
+    // subtree: open + exactly the subtree's block range, in one read.
+    let root = trace.roots().0[3].clone();
+    let (sub, s) = trace.subtree(root.id).unwrap();
+    assert_eq!(sub.len(), root.subtree_end.index() - root.id.index());
+    assert_eq!(s.reads, open.reads + 1, "one read for the whole subtree");
+    let sub_payload = s.bytes_read - open.bytes_read;
+    assert!(
+        sub_payload > 0 && sub_payload * 10 < payload_len,
+        "{sub_payload} of {payload_len}"
+    );
+    let (one, s1) = trace.span(root.id).unwrap();
+    assert_eq!(one, sub[0]);
+    assert_eq!(s1.reads, open.reads + 1);
+    assert!(s1.bytes_read < s.bytes_read);
+
+    // service: one read per run of adjacent blocks, only those blocks.
+    let (db, s) = trace.service("db").unwrap();
+    assert_eq!(db.len(), 100);
+    let mut runs = 1;
+    for w in db.windows(2) {
+        if w[1].info.id.0 != w[0].info.id.0 + 1 {
+            runs += 1;
+        }
+    }
+    assert_eq!(
+        s.reads,
+        open.reads + runs,
+        "adjacent blocks coalesce into one read"
+    );
+    assert!(s.bytes_read - open.bytes_read < payload_len);
+    let (cache, s_cache) = trace.service("cache").unwrap();
+    assert_eq!(cache.len(), 100);
+    let (gateway, s_gw) = trace.service("gateway").unwrap();
+    assert_eq!(gateway.len(), 20);
+    let payload_of = |s: ReadStats| s.bytes_read - open.bytes_read;
+    let orphans = section(&trace, "orphan events").1;
+    assert_eq!(
+        payload_of(s) + payload_of(s_cache) + payload_of(s_gw) + orphans,
+        payload_len,
+        "the three services' blocks tile the payload"
+    );
+
+    // full: everything.
+    let (all, s) = trace.full().unwrap();
+    assert_eq!(all.spans.len(), trace.len());
+    assert!(s.fraction() >= 0.99, "{s:?}");
+    assert_eq!(
+        s.bytes_read, file_len,
+        "open + the whole payload is the whole file"
+    );
+    assert_eq!(s.file_len, file_len);
+}
