@@ -55,7 +55,9 @@ fn span_record_after_creation() {
 
     // Created here, recorded on a worker whose batch is sent (it fills up)
     // while the creation still sits in this thread's buffer: the journal
-    // holds the records before the span's creation.
+    // holds the records before the span's creation. (Flushed first, so
+    // this thread's buffer holds nothing but the creation.)
+    guard.flush().unwrap();
     let moved = tracing::dispatcher::with_default(
         &dispatch,
         || tracing::info_span!(target: "app", "moved", step = "created", service = "edge", error = Empty),
