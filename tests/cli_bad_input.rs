@@ -69,7 +69,7 @@ fn bad_files_exit_2_with_one_line() {
 #[test]
 fn unknown_span_ids_exit_2() {
     let f = fixture("cli_bad_input_ids");
-    let what = "no span 99 in this trace (it has 10 spans";
+    let what = "no span 99 in this trace (it has 11 spans";
     check("show", &f.envelope, &["99"], 2, what);
     check("tree", &f.envelope, &["--root", "99"], 2, what);
     check("critical-path", &f.envelope, &["--root", "99"], 2, what);

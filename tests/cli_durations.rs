@@ -17,7 +17,7 @@ fn durations_take_units() {
         )))
         .len()
     };
-    assert_eq!(count("0"), 10);
+    assert_eq!(count("0"), 11);
     assert_eq!(count("1h"), 0);
     assert_eq!(count("1.5s"), 0);
     let micro = count("200us");

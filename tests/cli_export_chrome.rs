@@ -69,6 +69,41 @@ fn chrome_export_has_what_perfetto_needs() {
         span.intervals[0].enter_ns as f64 / 1000.0
     );
 
+    // A span still entered when the trace ended runs to its end, marked.
+    let stuck = of("X")
+        .find(|x| x["name"] == "stuck")
+        .expect("the open interval");
+    assert_eq!(stuck["args"]["bhtrace.incomplete"], true);
+    let end = stuck["ts"].as_f64().unwrap() + stuck["dur"].as_f64().unwrap();
+    let want = full.spans[10].info.end_ns as f64 / 1000.0;
+    assert!((end - want).abs() < 1e-3, "{end} vs {want}");
+
+    // On each thread's track, complete events nest: a slice that starts
+    // inside another ends inside it too (what a track needs to draw).
+    for tid in threads.keys() {
+        let mut xs: Vec<(f64, f64)> = of("X")
+            .filter(|x| x["tid"] == *tid)
+            .map(|x| {
+                let ts = x["ts"].as_f64().unwrap();
+                (ts, ts + x["dur"].as_f64().unwrap())
+            })
+            .collect();
+        xs.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        let mut open: Vec<f64> = Vec::new();
+        for (start, end) in xs {
+            while open.last().is_some_and(|&e| e <= start) {
+                open.pop();
+            }
+            if let Some(&outer) = open.last() {
+                assert!(
+                    end <= outer + 1e-3,
+                    "thread {tid}: {start}..{end} overlaps a slice ending at {outer}"
+                );
+            }
+            open.push(end);
+        }
+    }
+
     // Async pairs: balanced per (cat, id), ending after they begin; the span
     // that moved threads is one of them.
     let mut open: HashMap<(String, String), f64> = HashMap::new();

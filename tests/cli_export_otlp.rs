@@ -58,7 +58,7 @@ fn otlp_export_has_the_otlp_json_shape() {
     }
     services.sort();
     assert_eq!(services, ["auth", "batch", "db", "gw"]);
-    assert_eq!(spans.len(), 10);
+    assert_eq!(spans.len(), 11);
 
     let by_name =
         |name: &str| -> Vec<&Value> { spans.values().filter(|s| s["name"] == name).collect() };

@@ -13,10 +13,10 @@ fn info_shows_header_and_sections() {
     assert!(text.contains("(envelope, format version 1,"), "{text}");
     assert!(text.contains("service     shop"), "{text}");
     assert!(
-        text.contains("spans       10 in 3 traces, 6 events"),
+        text.contains("spans       11 in 4 traces, 6 events"),
         "{text}"
     );
-    assert!(text.contains("incomplete  1 spans"), "{text}");
+    assert!(text.contains("incomplete  2 spans"), "{text}");
     let reader = f.reader();
     for (name, offset, _) in reader.sections() {
         assert!(
@@ -32,7 +32,7 @@ fn info_shows_header_and_sections() {
     assert_eq!(json["format_version"], bhtrace::ENVELOPE_VERSION);
     assert_eq!(json["pid"], reader.header().process.pid);
     assert_eq!(json["service_name"], "shop");
-    assert_eq!(json["spans"], 10);
+    assert_eq!(json["spans"], 11);
     assert_eq!(
         json["services"],
         serde_json::json!(["auth", "batch", "db", "gw"])

@@ -33,5 +33,5 @@ fn commands_read_a_journal_like_its_envelope() {
         serde_json::from_str(&ok(args("info", &f.journal, &["--json"]))).unwrap();
     assert_eq!(info["kind"], "journal");
     assert_eq!(info["journal"]["torn_tail"], false);
-    assert_eq!(info["spans"], 10);
+    assert_eq!(info["spans"], 11);
 }

@@ -13,7 +13,7 @@ fn recover_writes_the_same_trace() {
     let out = f.path("recovered.bht");
     let text = ok(args("recover", &f.journal, &["-o", out.to_str().unwrap()]));
     assert!(text.starts_with("recovered "), "{text}");
-    assert!(text.contains("10 spans in 3 traces, 6 events"), "{text}");
+    assert!(text.contains("11 spans in 4 traces, 6 events"), "{text}");
     assert!(text.contains("journal whole"), "{text}");
     assert_eq!(
         ok(args("spans", &out, &["--json"])),

@@ -14,14 +14,11 @@ fn show_prints_fields_events_and_flags() {
     assert!(text.contains("retry = true"), "{text}");
     assert!(text.contains("service     db"), "{text}");
     assert!(text.contains("parent      #0 request"), "{text}");
-    let event = text
-        .lines()
-        .find(|l| l.contains("deadlock"))
-        .expect("the event");
-    assert!(
-        event.contains("ERROR") && event.contains("code=-40001"),
-        "{event}"
-    );
+    // The event, then its fields one per line.
+    let mut lines = text.lines().skip_while(|l| !l.contains("deadlock"));
+    let event = lines.next().expect("the event");
+    assert!(event.contains("ERROR"), "{event}");
+    assert_eq!(lines.next().map(str::trim), Some("code = -40001"), "{text}");
 }
 
 #[test]
@@ -43,6 +40,10 @@ fn show_prints_intervals_on_each_thread_and_links() {
 
     let text = ok(args("show", &f.envelope, &["6"]));
     assert!(text.contains("(never entered)"), "{text}");
+
+    let text = ok(args("show", &f.envelope, &["10"]));
+    assert!(text.starts_with("span #10 stuck INCOMPLETE"), "{text}");
+    assert!(text.contains("(still entered)"), "{text}");
 }
 
 #[test]

@@ -29,7 +29,7 @@ const KEYS: [&str; 16] = [
 fn spans_json_has_the_documented_keys() {
     let f = fixture("cli_spans_json");
     let json = json_lines(&ok(args("spans", &f.envelope, &["--json"])));
-    assert_eq!(json.len(), 10);
+    assert_eq!(json.len(), 11);
     for (i, span) in json.iter().enumerate() {
         for key in KEYS {
             assert!(span.get(key).is_some(), "span {i} lacks {key}: {span}");
@@ -76,5 +76,5 @@ fn spans_filters_combine() {
     );
 
     let text = ok(args("spans", &f.envelope, &["--name", "query"]));
-    assert!(text.ends_with("2 of 10 spans\n"), "{text}");
+    assert!(text.ends_with("2 of 11 spans\n"), "{text}");
 }

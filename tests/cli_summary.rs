@@ -10,14 +10,14 @@ use cli_support::{args, fixture, ok};
 fn summary_text_names_services_counts_and_bytes_read() {
     let f = fixture("cli_summary_text");
     let text = ok(args("summary", &f.envelope, &[]));
-    assert!(text.contains("3 traces, 10 spans, 6 events"), "{text}");
+    assert!(text.contains("4 traces, 11 spans, 6 events"), "{text}");
     for service in ["gw", "auth", "db", "batch"] {
         assert!(
             text.lines().any(|l| l.starts_with(service)),
             "no row for {service}:\n{text}"
         );
     }
-    assert!(text.contains("1 spans never closed"), "{text}");
+    assert!(text.contains("2 spans never closed"), "{text}");
     assert!(text.contains("critical path"), "{text}");
     assert!(text.contains("leaked (gw) INCOMPLETE"), "{text}");
     assert!(text.lines().last().unwrap().starts_with("read "), "{text}");
@@ -31,9 +31,9 @@ fn summary_json_matches_the_reader() {
     let reader = f.reader();
     let (want, stats) = reader.summary().unwrap();
 
-    assert_eq!(json["spans"], 10);
-    assert_eq!(json["traces"], 3);
-    assert_eq!(json["incomplete_spans"], 1);
+    assert_eq!(json["spans"], 11);
+    assert_eq!(json["traces"], 4);
+    assert_eq!(json["incomplete_spans"], 2);
     assert_eq!(json["records_dropped"], 0);
 
     let services = json["services"].as_array().unwrap();

@@ -25,6 +25,7 @@ fn tree_shows_every_span_with_marks_and_bars() {
     assert!(lines[7].contains("└─ slow #7"), "{}", lines[7]);
     assert!(lines[3].ends_with("ERROR"), "{}", lines[3]);
     assert!(lines[9].ends_with("INCOMPLETE"), "{}", lines[9]);
+    assert!(lines[10].contains("stuck #10") && lines[10].ends_with("INCOMPLETE"));
 }
 
 #[test]
@@ -32,9 +33,9 @@ fn tree_depth_and_root_limit_what_is_shown() {
     let f = fixture("cli_tree_depth");
     let text = ok(args("tree", &f.envelope, &["--depth", "0"]));
     let shown: Vec<&str> = text.lines().skip(1).collect();
-    assert_eq!(shown.len(), 4, "3 roots and the hidden note:\n{text}");
+    assert_eq!(shown.len(), 5, "4 roots and the hidden note:\n{text}");
     assert!(shown[0].contains("request #0") && shown[0].contains("(+7 hidden)"));
-    assert!(shown[3].contains("7 spans hidden"));
+    assert!(shown[4].contains("7 spans hidden"));
 
     let json = json_lines(&ok(args("tree", &f.envelope, &["--root", "5", "--json"])));
     assert_eq!(json.len(), 1);

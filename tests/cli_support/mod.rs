@@ -14,9 +14,11 @@
 //! └─ slow  [gw]     sleeps 5ms
 //! job      [batch]  follows from request, WARN event "retrying"
 //! leaked   [gw]     never closed: incomplete
+//! stuck    [gw]     entered and never exited nor closed: incomplete, its
+//!                   interval has no exit (a span a crash interrupts)
 //! ```
 //!
-//! plus one event outside every span ("outside").
+//! plus one event outside every span ("outside"), before `stuck`.
 
 #![allow(dead_code)]
 
@@ -29,8 +31,8 @@ use tracing::{error, info, info_span, warn};
 use tracing_subscriber::prelude::*;
 
 /// Span names in id order.
-pub const NAMES: [&str; 10] = [
-    "request", "auth", "query", "query", "a;b", "hop", "idle", "slow", "job", "leaked",
+pub const NAMES: [&str; 11] = [
+    "request", "auth", "query", "query", "a;b", "hop", "idle", "slow", "job", "leaked", "stuck",
 ];
 
 /// A temporary folder with the trace in it, removed on drop.
@@ -125,6 +127,9 @@ fn record() {
     drop(job);
     std::mem::forget(info_span!("leaked", service = "gw"));
     info!("outside");
+    let stuck = info_span!("stuck", service = "gw");
+    std::mem::forget(stuck.enter());
+    std::mem::forget(stuck);
 }
 
 /// Runs the built `bhtrace` with `args`, without colour settings from the

@@ -20,7 +20,7 @@ use out::Out;
 
 /// Inspect, export and recover bhtrace traces (.bht envelopes and .bhtj journals).
 #[derive(Debug, Parser)]
-#[command(name = "bhtrace", version, about, max_term_width = 100)]
+#[command(name = "bhtrace", version, max_term_width = 100)]
 struct Cli {
     /// When to colour the output: on a terminal unless NO_COLOR is set
     /// (auto), always, or never.
@@ -53,7 +53,7 @@ enum Command {
     Spans(cmd::spans::Args),
     /// Events in time order with their span path, like a log viewer.
     Logs(cmd::logs::Args),
-    /// Export to Chrome trace-event JSON, folded stacks or OTLP JSON.
+    /// Export to Chrome trace-event JSON, folded stacks or OTLP JSON lines.
     Export(cmd::export::Args),
     /// Convert a journal left by a crashed process into an envelope.
     Recover(cmd::recover::Args),

@@ -30,7 +30,7 @@ enum Format {
     Chrome,
     /// Folded stacks weighted by self time, for inferno and flamegraph.pl.
     Folded,
-    /// OTLP/JSON, for OpenTelemetry collectors, Jaeger and Tempo.
+    /// OTLP/JSON lines (one request per line), for OpenTelemetry collectors, Jaeger and Tempo.
     Otlp,
 }
 

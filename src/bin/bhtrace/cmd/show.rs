@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use bhtrace::SpanId;
+use bhtrace::{SpanId, Value};
 
-use super::{FullSpan, fields_text, level, marks, self_time, value_text};
+use super::{FullSpan, level, marks, self_time, value_text};
 use crate::input::Input;
 use crate::out::{Out, Style, dur, utc};
 
@@ -81,7 +81,7 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
         writeln!(out, "  (none)")?;
     }
     for (k, v) in &span.fields {
-        writeln!(out, "  {k} = {}", value_text(v))?;
+        write_field(out, 2, k, v)?;
     }
 
     writeln!(out, "{}", out.paint(Style::Bold, "events"))?;
@@ -90,16 +90,16 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
     }
     for e in &span.events {
         let message = e.message().unwrap_or(&e.name);
-        let fields = fields_text(&e.fields, Some("message"));
         writeln!(
             out,
-            "  {:>10}  {} {}  {message}{}{}",
+            "  {:>10}  {} {}  {message}",
             at(e.t_ns),
             level(out, e.level),
             out.paint(Style::Dim, &e.target),
-            if fields.is_empty() { "" } else { "  " },
-            fields
         )?;
+        for (k, v) in e.fields.iter().filter(|(k, _)| k != "message") {
+            write_field(out, 14, k, v)?;
+        }
     }
 
     writeln!(out, "{}", out.paint(Style::Bold, "intervals"))?;
@@ -130,4 +130,19 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
         writeln!(out, "  #{} {}", other.id, other.name)?;
     }
     Ok(())
+}
+
+/// `key = value` indented by `indent`; a text of several lines continues
+/// on the following lines, indented further, so a stack trace reads as one.
+fn write_field(out: &mut Out, indent: usize, key: &str, value: &Value) -> std::io::Result<()> {
+    match value {
+        Value::Str(text) if text.contains('\n') => {
+            writeln!(out, "{:indent$}{key} =", "")?;
+            for line in text.lines() {
+                writeln!(out, "{:w$}{line}", "", w = indent + 4)?;
+            }
+            Ok(())
+        }
+        v => writeln!(out, "{:indent$}{key} = {}", "", value_text(v)),
+    }
 }

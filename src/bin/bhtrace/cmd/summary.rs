@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use bhtrace::Segment;
+use bhtrace::{Segment, SpanId};
 use serde::Serialize;
 
 use super::recover::journal_line;
@@ -179,13 +179,14 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
         writeln!(out)?;
         writeln!(
             out,
-            "{} of the slowest trace, {} #{} ({})",
+            "{} of the slowest trace, {} #{} ({}, {} segments), by span name",
             out.paint(Style::Bold, "critical path"),
             root.name,
             root.id,
-            dur(root.duration_ns())
+            dur(root.duration_ns()),
+            s.critical_path.len()
         )?;
-        print_path(out, &input, &s.critical_path, root.start_ns, root.end_ns)?;
+        print_path_top(out, &input, &s.critical_path, root.duration_ns())?;
     }
 
     writeln!(out)?;
@@ -216,6 +217,90 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
             ""
         }
     )?;
+    Ok(())
+}
+
+/// How many spans of the critical path the summary lists.
+const PATH_TOP: usize = 10;
+
+/// Prints what the critical path is made of: time on it per span name
+/// and service (with how many spans, or the span's id when one), share of
+/// the root, longest first; then how many more there are.
+fn print_path_top(
+    out: &mut Out,
+    input: &Input,
+    path: &[Segment],
+    total: u64,
+) -> anyhow::Result<()> {
+    struct Part {
+        name: String,
+        service: String,
+        ns: u64,
+        spans: Vec<SpanId>,
+        error: bool,
+    }
+    let mut parts: Vec<Part> = Vec::new();
+    for seg in path {
+        let info = input.check(input.reader.info(seg.span))?;
+        let d = seg.end_ns - seg.start_ns;
+        let part = match parts
+            .iter_mut()
+            .position(|p| p.name == info.name && p.service == info.service)
+        {
+            Some(i) => &mut parts[i],
+            None => {
+                parts.push(Part {
+                    name: info.name.clone(),
+                    service: info.service.clone(),
+                    ns: 0,
+                    spans: Vec::new(),
+                    error: false,
+                });
+                let last = parts.len() - 1;
+                &mut parts[last]
+            }
+        };
+        part.ns += d;
+        part.error |= info.error;
+        if !part.spans.contains(&seg.span) {
+            part.spans.push(seg.span);
+        }
+    }
+    parts.sort_by(|a, b| b.ns.cmp(&a.ns).then_with(|| a.name.cmp(&b.name)));
+    for p in parts.iter().take(PATH_TOP) {
+        let which = match p.spans.as_slice() {
+            [one] => format!("#{one}"),
+            many => format!("×{}", many.len()),
+        };
+        writeln!(
+            out,
+            "  {:>9} {:>6}  {} {} {}{}",
+            dur(p.ns),
+            percent(p.ns, total),
+            p.name,
+            out.paint(Style::Dim, format!("({})", p.service)),
+            out.paint(Style::Dim, which),
+            if p.error {
+                format!(" {}", out.paint(Style::Red, "ERROR"))
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    if parts.len() > PATH_TOP {
+        writeln!(
+            out,
+            "{}",
+            out.paint(
+                Style::Dim,
+                format!(
+                    "  … {} more; each segment: bhtrace critical-path {}",
+                    parts.len() - PATH_TOP,
+                    input.path.display()
+                )
+            )
+        )?;
+    }
     Ok(())
 }
 
