@@ -126,6 +126,16 @@ pub(crate) fn bytes(n: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
+/// `count` and `noun`, plural unless `count` is 1: `1 trace`, `3 traces`.
+pub(crate) fn n(count: impl Into<u64>, noun: &str) -> String {
+    let count = count.into();
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 /// `part` as a percentage of `whole`.
 pub(crate) fn percent(part: u64, whole: u64) -> String {
     if whole == 0 {

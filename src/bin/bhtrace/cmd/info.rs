@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::ReadJson;
 use super::recover::{journal_line, stop_reason};
 use crate::input::Input;
-use crate::out::{Out, Style, bytes, dur, percent, utc};
+use crate::out::{Out, Style, bytes, dur, n, percent, utc};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -179,11 +179,16 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
     row("duration", dur(h.end_ns))?;
     row(
         "spans",
-        format!("{} in {} traces, {} events", h.spans, h.roots, h.events),
+        format!(
+            "{} in {}, {}",
+            h.spans,
+            n(h.roots, "trace"),
+            n(h.events, "event")
+        ),
     )?;
     row(
         "tables",
-        format!("{} callsites, {} strings", h.callsites, h.strings),
+        format!("{}, {}", n(h.callsites, "callsite"), n(h.strings, "string")),
     )?;
     let threads: Vec<String> = trace
         .threads()
@@ -202,11 +207,11 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
         "services",
         format!("{}: {}", services.len(), services.join(", ")),
     )?;
-    row("dropped", format!("{} records", h.records_dropped))?;
-    row("incomplete", format!("{} spans", h.incomplete_spans))?;
+    row("dropped", n(h.records_dropped, "record"))?;
+    row("incomplete", n(h.incomplete_spans, "span"))?;
     row(
         "orphans",
-        format!("{} records of lost spans", h.orphan_records),
+        format!("{} of lost spans", n(h.orphan_records, "record")),
     )?;
     row(
         "shutdown",

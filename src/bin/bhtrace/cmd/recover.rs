@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::input::bad;
-use crate::out::{Out, Style, bytes};
+use crate::out::{Out, Style, bytes, n};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -64,18 +64,25 @@ pub(crate) fn stop_reason(r: &StopReason) -> String {
 /// How far the journal was read, in one line.
 pub(crate) fn journal_line(j: &RecoverStats) -> String {
     match &j.stop_reason {
-        _ if !j.torn_tail => format!("whole: {} frames, {} records", j.frames, j.records),
+        _ if !j.torn_tail => format!(
+            "whole: {}, {}",
+            n(j.frames, "frame"),
+            n(j.records, "record")
+        ),
         Some(r) => format!(
-            "{} frames, {} records; stopped at byte {} of {}: {}",
-            j.frames,
-            j.records,
+            "{}, {}; stopped at byte {} of {}: {}",
+            n(j.frames, "frame"),
+            n(j.records, "record"),
             j.stopped_at,
             j.file_len,
             stop_reason(r)
         ),
         None => format!(
-            "{} frames, {} records; stopped at byte {} of {}",
-            j.frames, j.records, j.stopped_at, j.file_len
+            "{}, {}; stopped at byte {} of {}",
+            n(j.frames, "frame"),
+            n(j.records, "record"),
+            j.stopped_at,
+            j.file_len
         ),
     }
 }
@@ -160,21 +167,24 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "  {} spans in {} traces, {} events",
-        stats.spans, stats.roots, stats.events
+        "  {} in {}, {}",
+        n(stats.spans, "span"),
+        n(stats.roots, "trace"),
+        n(stats.events, "event")
     )?;
     if stats.incomplete_spans > 0 {
         writeln!(
             out,
-            "  {} spans never closed: ended at the last time seen and marked incomplete",
-            out.paint(Style::Yellow, stats.incomplete_spans)
+            "  {} never closed: ended at the last time seen and marked incomplete",
+            out.paint(Style::Yellow, n(stats.incomplete_spans, "span"))
         )?;
     }
     if stats.records_dropped > 0 || stats.orphan_records > 0 {
         writeln!(
             out,
-            "  {} records dropped by the capture, {} records of lost spans",
-            stats.records_dropped, stats.orphan_records
+            "  {} dropped by the capture, {} of lost spans",
+            n(stats.records_dropped, "record"),
+            n(stats.orphan_records, "record")
         )?;
     }
     let line = journal_line(&stats.journal);

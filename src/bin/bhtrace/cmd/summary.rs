@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::recover::journal_line;
 use super::{ReadJson, SpanRef, marks};
 use crate::input::Input;
-use crate::out::{Out, Style, bar, bytes, dur, percent};
+use crate::out::{Out, Style, bar, bytes, dur, n, percent};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -107,23 +107,23 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "  {} traces, {} spans, {} events, {} threads, {} long",
-        s.traces,
-        s.spans,
-        s.events,
-        h.threads,
+        "  {}, {}, {}, {}, {} long",
+        n(s.traces, "trace"),
+        n(s.spans, "span"),
+        n(s.events, "event"),
+        n(h.threads, "thread"),
         dur(h.end_ns)
     )?;
     if trace.is_incomplete() {
         let mut why = Vec::new();
         if s.records_dropped > 0 {
-            why.push(format!("{} records dropped", s.records_dropped));
+            why.push(format!("{} dropped", n(s.records_dropped, "record")));
         }
         if s.incomplete_spans > 0 {
-            why.push(format!("{} spans never closed", s.incomplete_spans));
+            why.push(format!("{} never closed", n(s.incomplete_spans, "span")));
         }
         if h.orphan_records > 0 {
-            why.push(format!("{} records of lost spans", h.orphan_records));
+            why.push(format!("{} of lost spans", n(h.orphan_records, "record")));
         }
         if h.journal_torn {
             why.push("journal torn".to_owned());
