@@ -47,6 +47,10 @@ pub(crate) struct ThreadCache {
     callsites: HashMap<usize, (u32, u32), BuildHasherDefault<AddrHasher>>,
     next_span: u64,
     span_end: u64,
+    /// The recorded spans this thread has entered and not exited, innermost
+    /// last, as (tracing id, bhtrace number). Its top is the contextual
+    /// parent of a new span or event: no registry lookup needed.
+    entered: Vec<(u64, u64)>,
 }
 
 /// The contents of a thread's buffer.
@@ -104,6 +108,32 @@ impl Rec<'_> {
         }
     }
 
+    /// The innermost recorded span this thread is in: `Some(0)` when none,
+    /// `None` when this record cannot know (the re-entrancy fallback).
+    #[inline]
+    pub(crate) fn current(&self) -> Option<u64> {
+        self.cache
+            .as_deref()
+            .map(|c| c.entered.last().map_or(0, |&(_, n)| n))
+    }
+
+    /// Notes that the span `id` (number `number`) was entered on this thread.
+    #[inline]
+    pub(crate) fn push_entered(&mut self, id: u64, number: u64) {
+        if let Some(c) = self.cache.as_deref_mut() {
+            c.entered.push((id, number));
+        }
+    }
+
+    /// Notes that span `id` was exited on this thread and returns its
+    /// number, if this thread saw it entered.
+    #[inline]
+    pub(crate) fn pop_entered(&mut self, id: u64) -> Option<u64> {
+        let c = self.cache.as_deref_mut()?;
+        let i = c.entered.iter().rposition(|&(e, _)| e == id)?;
+        Some(c.entered.remove(i).1)
+    }
+
     /// A span number never used before in this trace.
     #[inline]
     pub(crate) fn new_span_number(&mut self) -> u64 {
@@ -158,7 +188,7 @@ impl ThreadBuf {
 
     /// Encodes one record into this buffer. Returns the closure back when
     /// the call is re-entrant, so the caller can take the fallback.
-    fn record<F: FnOnce(&mut Rec<'_>)>(&self, shared: &Shared, f: F) -> Option<F> {
+    fn record<F: FnOnce(&mut Rec<'_>) -> bool>(&self, shared: &Shared, f: F) -> Option<F> {
         if self.owner_active.load(Relaxed) {
             return Some(f);
         }
@@ -178,12 +208,15 @@ impl ThreadBuf {
             cache: Some(&mut inner.cache),
         };
         // A panicking `Debug` impl must not leave half a record behind.
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| f(&mut rec))) {
-            inner.bytes.truncate(start);
-            drop(guard);
-            resume_unwind(panic);
+        match catch_unwind(AssertUnwindSafe(|| f(&mut rec))) {
+            Ok(true) => inner.records += 1,
+            Ok(false) => {}
+            Err(panic) => {
+                inner.bytes.truncate(start);
+                drop(guard);
+                resume_unwind(panic);
+            }
         }
-        inner.records += 1;
         if inner.bytes.len() >= shared.batch_bytes {
             // Sent while holding the lock: the writer, once it holds this
             // lock, knows every earlier batch of this thread is in the channel.
@@ -197,7 +230,9 @@ impl ThreadBuf {
 
 /// Records one record on the current thread through `shared`'s buffers.
 #[inline]
-pub(crate) fn emit(shared: &Shared, f: impl FnOnce(&mut Rec<'_>)) {
+///
+/// `f` writes at most one record and says whether it did.
+pub(crate) fn emit(shared: &Shared, f: impl FnOnce(&mut Rec<'_>) -> bool) {
     if shared.closed.load(Relaxed) {
         shared.counters.records_after_finish.fetch_add(1, Relaxed);
         return;
@@ -233,7 +268,7 @@ pub(crate) fn emit(shared: &Shared, f: impl FnOnce(&mut Rec<'_>)) {
 /// Re-entrant calls, and calls after this thread's locals are gone, encode
 /// into a buffer of their own and send it as a batch of one record.
 #[cold]
-fn fallback(shared: &Shared, thread: u32, f: impl FnOnce(&mut Rec<'_>)) {
+fn fallback(shared: &Shared, thread: u32, f: impl FnOnce(&mut Rec<'_>) -> bool) {
     let mut buf = Vec::new();
     let mut rec = Rec {
         buf: &mut buf,
@@ -241,6 +276,7 @@ fn fallback(shared: &Shared, thread: u32, f: impl FnOnce(&mut Rec<'_>)) {
         shared,
         cache: None,
     };
-    f(&mut rec);
-    shared.send(buf, 1);
+    if f(&mut rec) {
+        shared.send(buf, 1);
+    }
 }

@@ -84,17 +84,29 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let parent = span.parent().map_or(0, nearest_recorded);
+        // The registry's parent, walked up to the nearest span this layer
+        // recorded (per-layer filters can hide some). Only explicit parents
+        // and the re-entrant fallback need it: a contextual parent is the
+        // top of this thread's entered stack.
+        let lookup_parent = || span.parent().map_or(0, nearest_recorded);
         let t = self.shared.now();
         let meta = attrs.metadata();
         let mut number = 0;
         emit(&self.shared, |rec| {
+            let parent = if attrs.is_root() {
+                0
+            } else if attrs.is_contextual() {
+                rec.current().unwrap_or_else(lookup_parent)
+            } else {
+                lookup_parent()
+            };
             number = rec.new_span_number();
             let (callsite, redact) = rec.callsite(meta);
             put_new_span(rec.buf, number, parent, callsite, t, rec.thread);
             let mut enc = FieldEncoder::new(rec.buf, redact);
             attrs.record(&mut enc);
             enc.finish();
+            true
         });
         if number != 0 {
             span.extensions_mut().insert(SpanNo(number));
@@ -113,6 +125,7 @@ where
             let mut enc = FieldEncoder::new(rec.buf, redact);
             values.record(&mut enc);
             enc.finish();
+            true
         });
     }
 
@@ -120,20 +133,31 @@ where
         let span = number_of(id, &ctx);
         let follows = number_of(follows, &ctx);
         if span != 0 && follows != 0 {
-            emit(&self.shared, |rec| put_follows(rec.buf, span, follows));
+            emit(&self.shared, |rec| {
+                put_follows(rec.buf, span, follows);
+                true
+            });
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let parent = ctx.event_span(event).map_or(0, nearest_recorded);
+        let lookup_parent = || ctx.event_span(event).map_or(0, nearest_recorded);
         let t = self.shared.now();
         let meta = event.metadata();
         emit(&self.shared, |rec| {
+            let parent = if event.is_root() {
+                0
+            } else if event.is_contextual() {
+                rec.current().unwrap_or_else(lookup_parent)
+            } else {
+                lookup_parent()
+            };
             let (callsite, redact) = rec.callsite(meta);
             put_event(rec.buf, parent, callsite, t, rec.thread);
             let mut enc = FieldEncoder::new(rec.buf, redact);
             event.record(&mut enc);
             enc.finish();
+            true
         });
     }
 
@@ -142,26 +166,37 @@ where
         if span != 0 {
             let t = self.shared.now();
             emit(&self.shared, |rec| {
-                put_enter_exit(rec.buf, true, span, t, rec.thread)
+                rec.push_entered(id.into_u64(), span);
+                put_enter_exit(rec.buf, true, span, t, rec.thread);
+                true
             });
         }
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        let span = number_of(id, &ctx);
-        if span != 0 {
-            let t = self.shared.now();
-            emit(&self.shared, |rec| {
-                put_enter_exit(rec.buf, false, span, t, rec.thread)
-            });
-        }
+        let t = self.shared.now();
+        emit(&self.shared, |rec| {
+            // The span this thread entered, else (entered before this layer
+            // saw it, or the fallback) its extension.
+            let span = rec
+                .pop_entered(id.into_u64())
+                .unwrap_or_else(|| number_of(id, &ctx));
+            if span == 0 {
+                return false;
+            }
+            put_enter_exit(rec.buf, false, span, t, rec.thread);
+            true
+        });
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let span = number_of(&id, &ctx);
         if span != 0 {
             let t = self.shared.now();
-            emit(&self.shared, |rec| put_close(rec.buf, span, t));
+            emit(&self.shared, |rec| {
+                put_close(rec.buf, span, t);
+                true
+            });
         }
     }
 }
