@@ -1,9 +1,11 @@
-#![cfg(feature = "cli")]
+#![cfg(all(feature = "cli", unix))]
 //! Output into a pipe whose reader has gone (`bhtrace … | head`) ends
 //! quietly with exit code 0.
 
 mod cli_support;
 
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 
 use cli_support::fixture;
@@ -18,14 +20,16 @@ fn a_closed_stdout_ends_quietly() {
         vec!["summary", "--json"],
         vec!["export", "-f", "chrome"],
     ] {
-        let (reader, writer) = std::io::pipe().unwrap();
-        // The reader is gone before bhtrace writes a byte: every write fails.
+        // A connected pair whose reading end is closed before bhtrace
+        // writes a byte: every write fails with EPIPE, as into a pipe whose
+        // reader has exited. (std::io::pipe would need Rust 1.87.)
+        let (writer, reader) = UnixStream::pair().unwrap();
         drop(reader);
         let out = Command::new(env!("CARGO_BIN_EXE_bhtrace"))
             .arg(rest[0])
             .arg(&f.envelope)
             .args(&rest[1..])
-            .stdout(Stdio::from(writer))
+            .stdout(Stdio::from(OwnedFd::from(writer)))
             .stderr(Stdio::piped())
             .output()
             .unwrap();

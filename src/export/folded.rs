@@ -3,7 +3,7 @@
 //! One line per distinct stack of span names, from the root to the span,
 //! separated by `;`, then a space and the stack's weight: the summed *self
 //! time* in nanoseconds of the spans with that stack (their duration minus
-//! the time covered by their children, see [`self_times`](super::self_times)).
+//! the time covered by their children, see [`self_times`]).
 //! Lines are sorted by stack; stacks of weight 0 are left out. Because
 //! children are clamped to their parent, the weights of one root's spans
 //! add up to the root's duration when its children do not overlap.

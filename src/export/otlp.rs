@@ -21,7 +21,7 @@
 //! - `traceId` (32 hex digits) is one per root span: the trace's wall-clock
 //!   start (16 digits), the process id (8) and the root's id + 1 (8), so
 //!   the same file always exports the same ids. `spanId` (16 hex digits) is
-//!   the [`SpanId`](crate::SpanId) + 1 (an all-zero id is invalid in OTLP).
+//!   the [`SpanId`] + 1 (an all-zero id is invalid in OTLP).
 //! - Enums are integers: `kind` is 1 (internal) unless an `otel.kind`
 //!   field says `server` (2), `client` (3), `producer` (4) or `consumer`
 //!   (5); `status.code` is 2 (error) for a span flagged as an error, 1 (ok)
