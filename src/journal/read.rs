@@ -43,13 +43,32 @@ pub enum StopReason {
     BadRecord(String),
 }
 
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::TornFrame { declared, present } => write!(
+                f,
+                "torn frame: it declares {declared} bytes but only {present} are in the file"
+            ),
+            StopReason::BadFrameLength(len) => write!(f, "frame length {len} is not a frame"),
+            StopReason::Checksum { stored, computed } => write!(
+                f,
+                "frame checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
+            ),
+            StopReason::BadRecord(e) => write!(f, "a record does not decode: {e}"),
+        }
+    }
+}
+
 /// What reading a journal found: how much was whole, and where and why it
 /// stopped if it did not reach the end.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecoverStats {
     /// Whole frames read.
     pub frames: u64,
-    /// Records decoded from those frames.
+    /// Records decoded from those frames: the app's records plus the
+    /// writer's own (callsite and thread definitions, drop counts, the end
+    /// mark), so a few more than [`WriterStats::records_written`](crate::journal::WriterStats::records_written).
     pub records: u64,
     /// Bytes of the file read as valid: preamble, header and whole frames.
     pub bytes: u64,

@@ -351,15 +351,31 @@ impl TraceReader {
         v
     }
 
+    /// Compares the payload's checksum with the trailer's.
+    fn check_payload_crc(&self, bytes: &[u8]) -> Result<(), Error> {
+        let computed = crc32fast::hash(bytes);
+        if computed != self.s.payload_crc {
+            return Err(Error::Checksum {
+                section: Section::Payload,
+                offset: self.s.extents[S_PAYLOAD].offset,
+                stored: self.s.payload_crc,
+                computed,
+            });
+        }
+        Ok(())
+    }
+
     /// Everything: every span with its payload, and the events outside
-    /// spans. The baseline the other queries are measured against.
+    /// spans. The baseline the other queries are measured against. Since it
+    /// reads the whole payload, it also checks the payload's checksum.
     ///
     /// # Errors
-    /// A read or decoding error.
+    /// A read or decoding error, or [`Error::Checksum`] for the payload.
     pub fn full(&self) -> Result<(Trace, ReadStats), Error> {
         let mut stats = self.open_stats;
         let payload = self.s.extents[S_PAYLOAD];
         let bytes = self.read_payload(0, payload.len, &mut stats)?;
+        self.check_payload_crc(&bytes)?;
         let mut spans = Vec::with_capacity(self.s.rows.len());
         for r in 0..self.s.rows.len() as u32 {
             spans.push(self.span_from(r, &bytes, 0)?);
@@ -471,8 +487,15 @@ impl TraceReader {
         Ok((critical::critical_path(&self.s.rows, r), self.open_stats))
     }
 
-    /// Self time of a span: its duration minus the union of its children's
-    /// intervals (clamped to it).
+    /// A span's self time: its duration minus the union of its children's
+    /// intervals (clamped to it), from the index alone.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpan`] if `id` is not in the trace.
+    pub fn self_ns(&self, id: SpanId) -> Result<u64, Error> {
+        Ok(self.self_time(self.check(id)?))
+    }
+
     fn self_time(&self, r: u32) -> u64 {
         let rows = &self.s.rows;
         let row = &rows[r as usize];
@@ -563,20 +586,7 @@ impl TraceReader {
         let mut stats = self.open_stats;
         let payload = self.s.extents[S_PAYLOAD];
         let bytes = self.read_payload(0, payload.len, &mut stats)?;
-        let trailer_at = payload.end();
-        let trailer = self
-            .src
-            .read(Section::Trailer, trailer_at, TRAILER_LEN, &mut stats)?;
-        let stored = u32::from_le_bytes([trailer[8], trailer[9], trailer[10], trailer[11]]);
-        let computed = crc32fast::hash(&bytes);
-        if stored != computed {
-            return Err(Error::Checksum {
-                section: Section::Payload,
-                offset: payload.offset,
-                stored,
-                computed,
-            });
-        }
+        self.check_payload_crc(&bytes)?;
         for r in 0..self.s.rows.len() as u32 {
             self.decode_block(r, &bytes, 0)?;
         }

@@ -32,6 +32,9 @@ pub(crate) struct Structure {
     pub(crate) rows: Vec<Row>,
     pub(crate) roots: Vec<u32>,
     pub(crate) services: Vec<(u32, Vec<u32>)>,
+    /// The payload checksum from the trailer, checked by queries that read
+    /// the whole payload anyway.
+    pub(crate) payload_crc: u32,
 }
 
 /// The sections of the section table's entries, in table order (the last
@@ -256,6 +259,7 @@ pub(crate) fn read_structure(src: &Source, stats: &mut ReadStats) -> Result<Stru
         rows,
         roots,
         services,
+        payload_crc: u32_at(&trailer, 8),
     })
 }
 
