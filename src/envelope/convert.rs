@@ -25,7 +25,7 @@ use crate::journal::record::{KIND_SPAN, RecordRef, next_record};
 use crate::value::{RawValue, get_fields};
 
 /// The most payload bytes held in memory at once while converting.
-const WINDOW: u64 = 32 << 20;
+const WINDOW: u64 = 64 << 20;
 const OPEN: u64 = u64::MAX;
 const NONE: u32 = u32::MAX;
 
@@ -102,7 +102,6 @@ pub(crate) fn convert(journal: &Path, out: &Path) -> Result<ConvertStats, Error>
 /// a span number; it is a real span once its NEW_SPAN record is seen.
 #[derive(Debug, Clone)]
 struct Acc {
-    number: u64,
     parent: u64,
     start: u64,
     end: u64,
@@ -110,8 +109,9 @@ struct Acc {
     payload: u64,
     /// Event bytes, moved to the orphan block if the span never appears.
     event_bytes: u64,
-    records: u64,
     enter_t: u64,
+    /// Records naming this span (only counted for spans never created).
+    records: u32,
     /// Journal callsite number (1-based); 0 until NEW_SPAN is seen.
     callsite: u32,
     thread: u32,
@@ -125,9 +125,8 @@ struct Acc {
 }
 
 impl Acc {
-    fn new(number: u64) -> Self {
+    fn new() -> Self {
         Acc {
-            number,
             parent: 0,
             start: 0,
             end: OPEN,
@@ -180,6 +179,48 @@ impl Interner {
     }
 }
 
+/// Span number → slot. The writer hands numbers out in blocks of 1024 per
+/// thread counting up from 1, so they are dense: a vector indexed by number
+/// (4 bytes a span, no hashing) holds them, and the rare number far beyond
+/// the others (a corrupt or hostile journal) goes to a hash map instead of
+/// growing the vector.
+#[derive(Debug, Default)]
+struct SlotMap {
+    dense: Vec<u32>,
+    sparse: FastMap<u64, u32>,
+}
+
+impl SlotMap {
+    fn get(&self, number: u64) -> Option<u32> {
+        if let Some(&s) = usize::try_from(number).ok().and_then(|i| self.dense.get(i)) {
+            if s != NONE {
+                return Some(s);
+            }
+        }
+        // A number may sit in the sparse map although the vector has grown
+        // past it since.
+        if self.sparse.is_empty() {
+            None
+        } else {
+            self.sparse.get(&number).copied()
+        }
+    }
+
+    fn insert(&mut self, number: u64, slot: u32) {
+        let i = number as usize;
+        // Grow the vector only up to a few times the spans it holds.
+        let limit = 4 * (self.dense.len() + self.sparse.len()) + (1 << 20);
+        if (number as u128) < limit as u128 {
+            if i >= self.dense.len() {
+                self.dense.resize(i + 1, NONE);
+            }
+            self.dense[i] = slot;
+        } else {
+            self.sparse.insert(number, slot);
+        }
+    }
+}
+
 /// A field value seen on a span before its creation record.
 #[derive(Debug)]
 enum Pending {
@@ -191,7 +232,7 @@ enum Pending {
 #[derive(Debug, Default)]
 struct Pass1 {
     spans: Vec<Acc>,
-    map: FastMap<u64, u32>,
+    map: SlotMap,
     callsites: Vec<Cs>,
     /// Per thread: name string id + 1 (0 = unnamed).
     threads: Vec<u32>,
@@ -215,11 +256,13 @@ struct Pass1 {
 
 impl Pass1 {
     fn slot(&mut self, number: u64) -> u32 {
-        let spans = &mut self.spans;
-        *self.map.entry(number).or_insert_with(|| {
-            spans.push(Acc::new(number));
-            (spans.len() - 1) as u32
-        })
+        if let Some(s) = self.map.get(number) {
+            return s;
+        }
+        let s = self.spans.len() as u32;
+        self.spans.push(Acc::new());
+        self.map.insert(number, s);
+        s
     }
 
     fn callsite(&self, id: u32) -> Option<&Cs> {
@@ -290,7 +333,7 @@ impl Pass1 {
         let slot = self.slot(number);
         let acc = &mut self.spans[slot as usize];
         acc.payload += bytes;
-        acc.records += 1;
+        acc.records = acc.records.saturating_add(1);
         if is_event {
             acc.event_bytes += bytes;
         }
@@ -355,7 +398,7 @@ impl Pass1 {
                 // A field list lies inside one frame (at most MAX_FRAME_LEN).
                 acc.head = (1 + fields.len()) as u32;
                 acc.payload += u64::from(acc.head);
-                acc.records += 1;
+                acc.records = acc.records.saturating_add(1);
                 self.see(t);
                 self.scan_fields(slot, fields, offset)?;
                 for (idx, v) in self.pending.remove(&slot).unwrap_or_default() {
@@ -424,7 +467,7 @@ impl Pass1 {
                 let slot = self.slot(span);
                 let acc = &mut self.spans[slot as usize];
                 acc.end = t;
-                acc.records += 1;
+                acc.records = acc.records.saturating_add(1);
             }
             RecordRef::Event {
                 parent,
@@ -571,7 +614,7 @@ fn convert_to(
     let process = frames.process().clone();
     drop(frames);
 
-    let layout = Layout::build(&mut p);
+    let mut layout = Layout::build(&mut p);
     let structure = layout.structure_bytes(&p);
     let payload_total = layout.payload_total;
     let windows = payload_total.div_ceil(WINDOW).max(1);
@@ -618,7 +661,7 @@ fn convert_to(
         len: payload_total - layout.orphan_start,
     };
 
-    let mut head = Vec::with_capacity(structure_end as usize);
+    let mut head = Vec::with_capacity(PREAMBLE_LEN as usize + header_len as usize);
     head.extend_from_slice(&MAGIC);
     head.extend_from_slice(&ENVELOPE_VERSION.to_le_bytes());
     head.extend_from_slice(&(header_len as u32).to_le_bytes());
@@ -628,15 +671,18 @@ fn convert_to(
     }
     head.extend_from_slice(&info);
     let header_crc = crc32fast::hash(&head[PREAMBLE_LEN as usize..]);
-    let structure_start = head.len();
-    for part in &structure.parts {
-        head.extend_from_slice(part);
-    }
-    let structure_crc = crc32fast::hash(&head[structure_start..]);
-    drop(structure);
-
     let io = |e| Error::io(out_path, e);
     out.write_all(&head).map_err(io)?;
+    let mut structure_crc = crc32fast::Hasher::new();
+    for part in structure.parts {
+        structure_crc.update(&part);
+        out.write_all(&part).map_err(io)?;
+    }
+    let structure_crc = structure_crc.finalize();
+    // Pass 2 needs the span-number map and the layout, not pass 1's
+    // per-span accumulators: keep the one thing it reads, free the rest.
+    layout.heads = p.spans.iter().map(|a| a.head).collect();
+    p.spans = Vec::new();
     let payload_crc = pass2(
         journal,
         &p,
@@ -689,7 +735,10 @@ struct Layout {
     order: Vec<u32>,
     /// Slot → row (NONE for slots that never became spans).
     row_of: Vec<u32>,
-    rows: Vec<Row>,
+    /// The structure index, already encoded (one `ROW_LEN` row per span).
+    index: Vec<u8>,
+    /// Slot → size of its creation item, which opens its block.
+    heads: Vec<u32>,
     roots: Vec<u32>,
     /// Service string id → rows, ascending.
     services: Vec<(u32, Vec<u32>)>,
@@ -724,7 +773,7 @@ impl Layout {
         }
         for (i, acc) in p.spans.iter_mut().enumerate() {
             if !real[i] {
-                layout.ghost_records += acc.records;
+                layout.ghost_records += u64::from(acc.records);
                 p.orphan_bytes += acc.event_bytes;
                 continue;
             }
@@ -745,8 +794,8 @@ impl Layout {
             if !real[i] || acc.parent == 0 {
                 continue;
             }
-            match p.map.get(&acc.parent) {
-                Some(&ps) if real[ps as usize] && ps as usize != i => parent_slot[i] = ps,
+            match p.map.get(acc.parent) {
+                Some(ps) if real[ps as usize] && ps as usize != i => parent_slot[i] = ps,
                 _ => acc.flags |= FLAG_PARENT_LOST,
             }
         }
@@ -768,7 +817,8 @@ impl Layout {
             }
         }
         drop(fill);
-        let key = |s: &u32| (p.spans[*s as usize].start, p.spans[*s as usize].number);
+        // Siblings by start time; ties by first appearance in the journal.
+        let key = |s: &u32| (p.spans[*s as usize].start, *s);
         for i in 0..n {
             children[first[i] as usize..first[i + 1] as usize].sort_unstable_by_key(key);
         }
@@ -830,7 +880,7 @@ impl Layout {
         let mut block_start = vec![0u64; n];
         let mut at = 0u64;
         let mut services: HashMap<u32, Vec<u32>> = HashMap::new();
-        let mut rows = Vec::with_capacity(rows_n);
+        let mut index = Vec::with_capacity(rows_n * ROW_LEN);
         for (r, &s) in order.iter().enumerate() {
             let acc = &p.spans[s as usize];
             block_start[s as usize] = at;
@@ -842,7 +892,7 @@ impl Layout {
                 cs.target
             };
             services.entry(service).or_default().push(r as u32);
-            rows.push(Row {
+            Row {
                 parent: row_parent[r],
                 subtree_end: r as u32 + size[r],
                 callsite: acc.callsite - 1,
@@ -858,7 +908,8 @@ impl Layout {
                 end: acc.end,
                 busy: acc.busy,
                 payload_end: at,
-            });
+            }
+            .put(&mut index);
         }
         let mut services: Vec<(u32, Vec<u32>)> = services.into_iter().collect();
         services.sort_unstable_by_key(|(name, _)| *name);
@@ -866,14 +917,15 @@ impl Layout {
         layout.payload_total = at + p.orphan_bytes;
         layout.order = order;
         layout.row_of = row_of;
-        layout.rows = rows;
+        layout.index = index;
         layout.roots = root_rows;
         layout.services = services;
         layout.block_start = block_start;
         layout
     }
 
-    fn structure_bytes(&self, p: &Pass1) -> Structure {
+    /// The structure sections, in file order; moves the encoded index out.
+    fn structure_bytes(&mut self, p: &Pass1) -> Structure {
         let mut strings = Vec::new();
         put_uvarint(&mut strings, p.strings.list.len() as u64);
         for s in &p.strings.list {
@@ -899,10 +951,7 @@ impl Layout {
         for &t in &p.threads {
             put_uvarint(&mut threads, u64::from(t));
         }
-        let mut index = Vec::with_capacity(self.rows.len() * ROW_LEN);
-        for row in &self.rows {
-            row.put(&mut index);
-        }
+        let index = std::mem::take(&mut self.index);
         let mut roots = Vec::with_capacity(self.roots.len() * 4);
         for r in &self.roots {
             roots.extend_from_slice(&r.to_le_bytes());
@@ -964,7 +1013,7 @@ fn pass2(
     let mut crc = crc32fast::Hasher::new();
     let mut window_start = 0u64;
     let mut pass = 0u64;
-    let n = p.spans.len();
+    let n = layout.row_of.len();
     while window_start < total {
         let len = (total - window_start).min(WINDOW);
         let mut w = Window {
@@ -976,8 +1025,8 @@ fn pass2(
         let mut cursor: Vec<u64> = layout
             .block_start
             .iter()
-            .zip(&p.spans)
-            .map(|(&start, acc)| start + u64::from(acc.head))
+            .zip(&layout.heads)
+            .map(|(&start, &head)| start + u64::from(head))
             .collect();
         let mut orphan_at = layout.orphan_start;
         let mut created = vec![false; n];
@@ -989,7 +1038,7 @@ fn pass2(
                 .filter(|_| callsite as usize <= defined)
         };
         let real = |slot: u32| layout.row_of[slot as usize] != NONE;
-        let slot_of = |number: u64| p.map.get(&number).copied().filter(|&s| real(s));
+        let slot_of = |number: u64| p.map.get(number).filter(|&s| real(s));
         let place = |number: u64, tag: u8, body: &[u8], w: &mut Window, cursor: &mut Vec<u64>| {
             if let Some(s) = slot_of(number) {
                 w.put(cursor[s as usize], tag, body);
@@ -1059,11 +1108,19 @@ fn pass2(
         )?;
         // Every block must have been filled exactly: pass 1 and pass 2
         // account the same records.
+        let block_end = |i: usize| {
+            layout
+                .order
+                .get(i + 1)
+                .map_or(layout.orphan_start, |&next| {
+                    layout.block_start[next as usize]
+                })
+        };
         let filled = layout
             .order
             .iter()
-            .zip(&layout.rows)
-            .all(|(&s, row)| cursor[s as usize] == row.payload_end)
+            .enumerate()
+            .all(|(i, &s)| cursor[s as usize] == block_end(i))
             && orphan_at == total;
         if !filled {
             return Err(Error::Corrupt {
