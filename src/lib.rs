@@ -41,6 +41,36 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Traces of tests
+//!
+//! [`testing::capture`] records the current test's spans only, keeps the
+//! trace on disk if the test fails, and answers assertions:
+//!
+//! ```
+//! use bhtrace::testing::capture;
+//!
+//! fn checkout(items: &[u64]) -> u64 {
+//!     let _req = tracing::info_span!("checkout", items = items.len()).entered();
+//!     let prices: Vec<u64> =
+//!         tracing::info_span!("fetch_prices").in_scope(|| items.iter().map(|i| i * 100).collect());
+//!     tracing::info_span!("total").in_scope(|| {
+//!         let total = prices.iter().sum();
+//!         tracing::info!(total, "priced");
+//!         total
+//!     })
+//! }
+//!
+//! // In a #[test]:
+//! let cap = capture();
+//! let total = checkout(&[1, 2]);
+//! let t = cap.finish();
+//! assert_eq!(total, 300);
+//! let req = t.span("checkout").assert_field("items", 2);
+//! req.child("fetch_prices").assert_happened_before(&req.child("total"));
+//! req.child("total").event("priced").assert_field("total", 300);
+//! assert_eq!(t.snapshot(), "checkout{items=2}\n  fetch_prices\n  total\n    INFO priced total=300\n");
+//! ```
+//!
 //! # Data flow
 //!
 //! [`capture`](BhtLayer) (app threads, no I/O) → [`journal`] (one writer
