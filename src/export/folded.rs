@@ -96,7 +96,9 @@ pub fn write_folded(reader: &TraceReader, out: impl Write) -> Result<ExportStats
             stack.push_str(&escape_frame(&info.name));
             path.push((info.subtree_end, len));
             if weight > 0 {
-                *stacks.entry(stack.clone()).or_default() += weight;
+                // Times from a hostile file may not add up in a u64: saturate.
+                let total = stacks.entry(stack.clone()).or_default();
+                *total = total.saturating_add(weight);
             }
             spans += 1;
         }
