@@ -362,8 +362,10 @@ impl Guard {
     /// Ends the trace and returns what it produced.
     ///
     /// # Errors
-    /// The writer met write errors (the envelope is still written from what
-    /// reached the journal), the writer thread panicked, or the conversion
+    /// [`Error::Writer`] when the writer met write errors: the envelope is
+    /// still written from what reached the journal, and if that fails too
+    /// (often the same full disk) the error says so and the journal is
+    /// kept. Otherwise: the writer thread panicked, or the conversion
     /// failed.
     pub fn finish(mut self) -> Result<Finished, Error> {
         match self.inner.take() {
@@ -382,23 +384,36 @@ impl GuardInner {
             .join()
             .map_err(|_| Error::WriterThread("panicked"))?;
         let writer = self.shared.counters.snapshot();
-        let convert = if self.convert {
-            Some(convert(&self.journal, &self.envelope)?)
-        } else {
-            None
-        };
+        let converted = self.convert.then(|| convert(&self.journal, &self.envelope));
+        // Failed journal writes are the root cause to report, even when the
+        // conversion failed too (often on the same full disk): its error
+        // then comes along, and the journal stays for `bhtrace recover`.
+        if let Some(first) = outcome.first_error {
+            let mut first = first.to_string();
+            match &converted {
+                Some(Err(e)) => {
+                    first.push_str(&format!(
+                        "; converting the journal failed too ({e}), it was kept at {}",
+                        self.journal.display()
+                    ));
+                }
+                Some(Ok(_)) if !self.keep_journal => {
+                    let _ = std::fs::remove_file(&self.journal);
+                }
+                _ => {}
+            }
+            return Err(Error::Writer {
+                errors: outcome.write_errors,
+                first,
+            });
+        }
+        let convert = converted.transpose()?;
         let journal = if self.keep_journal || !self.convert {
             Some(self.journal)
         } else {
             let _ = std::fs::remove_file(&self.journal);
             None
         };
-        if let Some(first) = outcome.first_error {
-            return Err(Error::Writer {
-                errors: outcome.write_errors,
-                first: first.to_string(),
-            });
-        }
         Ok(Finished {
             envelope: self.envelope,
             journal,
