@@ -25,7 +25,7 @@ use crate::journal::record::{KIND_SPAN, RecordRef, next_record};
 use crate::value::{RawValue, get_fields};
 
 /// The most payload bytes held in memory at once while converting.
-const WINDOW: u64 = 64 << 20;
+const WINDOW: u64 = 128 << 20;
 const OPEN: u64 = u64::MAX;
 const NONE: u32 = u32::MAX;
 
@@ -551,7 +551,7 @@ fn convert_impl(
     let result = (|| {
         let file = create_private(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-        let stats = convert_to(journal, &mut w, &tmp, progress)?;
+        let stats = convert_to(journal, &mut w, &tmp, progress, WINDOW)?;
         let file = w
             .into_inner()
             .map_err(|e| Error::io(&tmp, e.into_error()))?;
@@ -584,16 +584,19 @@ pub fn recover_to_vec(journal: impl AsRef<Path>) -> Result<(Vec<u8>, ConvertStat
         &mut out,
         Path::new("<memory>"),
         &mut |_, _| {},
+        WINDOW,
     )?;
     Ok((out, stats))
 }
 
-/// Writes the envelope of `journal` to `out`, front to back.
+/// Writes the envelope of `journal` to `out`, front to back, filling the
+/// payload through windows of at most `window` bytes.
 fn convert_to(
     journal: &Path,
     out: &mut dyn Write,
     out_path: &Path,
     progress: &mut dyn FnMut(u64, u64),
+    window: u64,
 ) -> Result<ConvertStats, Error> {
     // Pass 1: structure.
     let mut p = Pass1::default();
@@ -617,7 +620,7 @@ fn convert_to(
     let mut layout = Layout::build(&mut p);
     let structure = layout.structure_bytes(&p);
     let payload_total = layout.payload_total;
-    let windows = payload_total.div_ceil(WINDOW).max(1);
+    let windows = payload_total.div_ceil(window).max(1);
     total = file_len.saturating_mul(1 + windows);
 
     let header = TraceHeader {
@@ -690,6 +693,7 @@ fn convert_to(
         out,
         out_path,
         valid_end,
+        window,
         &mut |pass, done| progress(file_len * (1 + pass) + done, total),
     )?;
     let envelope_bytes = structure_end + payload_total + TRAILER_LEN;
@@ -1007,6 +1011,7 @@ fn pass2(
     file: &mut dyn Write,
     path: &Path,
     valid_end: u64,
+    window: u64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<u32, Error> {
     let total = layout.payload_total;
@@ -1015,7 +1020,7 @@ fn pass2(
     let mut pass = 0u64;
     let n = layout.row_of.len();
     while window_start < total {
-        let len = (total - window_start).min(WINDOW);
+        let len = (total - window_start).min(window);
         let mut w = Window {
             start: window_start,
             buf: vec![0u8; len as usize],
@@ -1135,4 +1140,58 @@ fn pass2(
         pass += 1;
     }
     Ok(crc.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::prelude::*;
+
+    /// The payload filled through small windows (many journal passes, items
+    /// split across window edges) is byte for byte the one-window result.
+    #[test]
+    fn payload_windows_give_the_same_envelope() {
+        let dir = std::env::temp_dir().join(format!("bhtrace-window-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.bht");
+        let (layer, guard) = crate::Builder::new(&path).convert(false).build().unwrap();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            for i in 0..60u64 {
+                let s = tracing::info_span!("op", i, text = "some payload text");
+                let _e = s.enter();
+                tracing::info!(i, "event {i}");
+                s.record("text", "recorded later");
+                if i % 7 == 0 {
+                    tracing::info!(parent: None, "outside every span");
+                }
+            }
+        });
+        let journal = guard.finish().unwrap().journal.unwrap();
+        let convert = |window| {
+            let mut out = Vec::new();
+            let st = convert_to(
+                &journal,
+                &mut out,
+                Path::new("<memory>"),
+                &mut |_, _| {},
+                window,
+            )
+            .unwrap();
+            (out, st)
+        };
+        let (whole, st) = convert(WINDOW);
+        assert_eq!(st.journal_passes, 2);
+        for window in [7, 1024] {
+            let (out, st) = convert(window);
+            assert!(
+                st.journal_passes > 3,
+                "window {window}: {} passes",
+                st.journal_passes
+            );
+            assert!(out == whole, "window {window} gives a different envelope");
+        }
+        let trace = crate::TraceReader::from_bytes(whole).unwrap();
+        assert_eq!(trace.full().unwrap().0.spans.len(), 60);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
