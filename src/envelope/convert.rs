@@ -687,12 +687,14 @@ fn convert_to(
     layout.heads = p.spans.iter().map(|a| a.head).collect();
     p.spans = Vec::new();
     let payload_crc = pass2(
-        journal,
+        JournalRange {
+            path: journal,
+            end: valid_end,
+        },
         &p,
         &layout,
         out,
         out_path,
-        valid_end,
         window,
         &mut |pass, done| progress(file_len * (1 + pass) + done, total),
     )?;
@@ -1004,13 +1006,20 @@ impl Window {
 }
 
 /// Pass 2: fills the payload section window by window; returns its crc32.
+/// The part of a journal pass 1 read: its path and where its decodable
+/// records end.
+#[derive(Debug, Clone, Copy)]
+struct JournalRange<'a> {
+    path: &'a Path,
+    end: u64,
+}
+
 fn pass2(
-    journal: &Path,
+    journal: JournalRange<'_>,
     p: &Pass1,
     layout: &Layout,
     file: &mut dyn Write,
     path: &Path,
-    valid_end: u64,
     window: u64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<u32, Error> {
@@ -1054,8 +1063,8 @@ fn pass2(
             }
         };
         let (_, _) = for_each_record(
-            journal,
-            valid_end,
+            journal.path,
+            journal.end,
             &mut |done| progress(pass, done),
             |rec, _| {
                 match rec {
