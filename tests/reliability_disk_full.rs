@@ -129,7 +129,7 @@ fn run(dir: &TempDir, limit: Option<u64>) -> Run {
         write_errors: n[0],
         written: n[1],
         dropped: n[2],
-        app: Duration::from_nanos(n[4] as u64),
+        app: Duration::from_nanos(n[4]),
         outcome: line("OUTCOME "),
         stderr,
     }

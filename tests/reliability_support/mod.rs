@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 
 use bhtrace::{SpanId, TraceReader};
 
+pub mod hostile;
+
 /// True when `BHTRACE_HEAVY=1`: run the long variants (the numbers a
 /// report quotes) instead of the quick CI ones.
 pub fn heavy() -> bool {
@@ -71,7 +73,20 @@ impl Rng {
 /// (`core_support::check_well_formed`) hold and none of the queries fails.
 pub fn answer_every_query(envelope: &Path) -> TraceReader {
     let trace = TraceReader::open(envelope).expect("the envelope opens");
-    super::core_support::check_well_formed(&trace);
+    check_every_query(&trace);
+    trace
+}
+
+/// [`answer_every_query`] on an envelope in memory.
+pub fn answer_every_query_bytes(envelope: Vec<u8>) -> TraceReader {
+    let trace = TraceReader::from_bytes(envelope).expect("the envelope opens");
+    check_every_query(&trace);
+    trace
+}
+
+/// The checks of [`answer_every_query`].
+pub fn check_every_query(trace: &TraceReader) {
+    super::core_support::check_well_formed(trace);
     trace.verify().expect("verify");
     trace.summary().expect("summary");
     trace.critical_path().expect("critical path");
@@ -92,7 +107,6 @@ pub fn answer_every_query(envelope: &Path) -> TraceReader {
         assert!(!spans.is_empty(), "service {name} lists no span");
     }
     trace.slowest(5);
-    trace
 }
 
 /// A test's child exits here, so the harness of the child process prints

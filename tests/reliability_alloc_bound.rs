@@ -1,0 +1,228 @@
+//! How much the reader allocates, measured by a counting global allocator:
+//! opening an envelope and running a query stays within a small multiple
+//! of the file's size, whatever the file claims — real traces, and the
+//! hostile lengths of `reliability_hostile_lengths.rs` (2^40 spans, 4 GB
+//! strings, offsets past the end). Journal reading and recovery alike, plus
+//! the converter's fixed buffers. Run with `--nocapture` for the figures.
+//!
+//! One test in this file: the allocator's counters are process-wide.
+
+mod core_support;
+mod reliability_support;
+
+use bhtrace::{SpanId, TraceReader};
+use bhtrace_peak_alloc::{PeakAlloc, peak, reset_peak};
+use core_support::TempDir;
+use reliability_support::hostile::*;
+use tracing_subscriber::prelude::*;
+
+#[global_allocator]
+static ALLOC: PeakAlloc = PeakAlloc;
+
+/// Bytes `f` allocated at its peak, beyond what was live before it.
+fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let before = reset_peak();
+    let out = f();
+    (out, peak().saturating_sub(before))
+}
+
+/// What a query may allocate: `factor` × the file plus `fixed` bytes.
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    factor: usize,
+    fixed: usize,
+}
+
+impl Bound {
+    fn check(&self, what: &str, file_len: usize, bytes: usize) {
+        let limit = self.factor * file_len + self.fixed;
+        eprintln!(
+            "{what:<48} file {file_len:>8} B  peak {bytes:>9} B  ({:>5.1}× the file)",
+            bytes as f64 / file_len.max(1) as f64
+        );
+        assert!(
+            bytes <= limit,
+            "{what}: allocated {bytes} bytes for a {file_len}-byte file (limit {limit})"
+        );
+    }
+}
+
+/// Open plus the queries whose answers are bounded by the file: the
+/// structure (strings, callsites, index), payload reads and checks, and on
+/// files whose strings are not crafted to repeat, the payload queries.
+/// (Answers clone shared strings into every span and field: a file crafted
+/// so that thousands of rows name one long string defeats any multiple —
+/// `reliability_alloc_amplification.rs`, ignored until that is fixed.)
+fn measure_envelope(what: &str, bytes: Vec<u8>, bound: Bound) {
+    let len = bytes.len();
+    let (trace, open) = peak_of(|| TraceReader::from_bytes(bytes));
+    bound.check(&format!("{what}: open"), len, open);
+    let Ok(trace) = trace else { return };
+    let (_, n) = peak_of(|| trace.verify());
+    bound.check(&format!("{what}: verify"), len, n);
+    let (_, n) = peak_of(|| trace.summary());
+    bound.check(&format!("{what}: summary"), len, n);
+    let (_, n) = peak_of(|| trace.critical_path());
+    bound.check(&format!("{what}: critical_path"), len, n);
+    let (_, n) = peak_of(|| trace.orphan_events());
+    bound.check(&format!("{what}: orphan_events"), len, n);
+    let (_, n) = peak_of(|| trace.full());
+    bound.check(&format!("{what}: full"), len, n);
+    let (_, n) = peak_of(|| trace.subtree(SpanId(0)));
+    bound.check(&format!("{what}: subtree(0)"), len, n);
+}
+
+fn measure_journal(dir: &TempDir, what: &str, bytes: &[u8], bound: Bound) {
+    let path = dir.join("measured.bhtj");
+    std::fs::write(&path, bytes).unwrap();
+    let (_, n) = peak_of(|| bhtrace::journal::read_journal(&path));
+    bound.check(&format!("{what}: read_journal"), bytes.len(), n);
+    let (out, n) = peak_of(|| bhtrace::recover_to_vec(&path));
+    bound.check(&format!("{what}: recover_to_vec"), bytes.len(), n);
+    if let Ok((env, _)) = out {
+        measure_envelope(&format!("{what}, recovered"), env, ENVELOPE);
+    }
+}
+
+/// The envelope reader: the structure in memory (a `String` per string,
+/// a row per span) is at most ~24× its bytes; a payload query holds the
+/// bytes read and what they decode to.
+const ENVELOPE: Bound = Bound {
+    factor: 32,
+    fixed: 64 << 10,
+};
+
+/// The journal reader and converter: a 256 KiB read buffer, a frame, the
+/// per-span table (a span number can make it grow by up to 1 Mi entries of
+/// 4 bytes before it switches to a map) and the output.
+const JOURNAL: Bound = Bound {
+    factor: 64,
+    fixed: 6 << 20,
+};
+
+fn record(dir: &TempDir, name: &str, spans: u64) -> (Vec<u8>, Vec<u8>) {
+    let path = dir.join(&format!("{name}.bht"));
+    let (layer, guard) = bhtrace::Builder::new(&path)
+        .keep_journal(true)
+        .build()
+        .unwrap();
+    let journal = guard.journal_path().unwrap().to_owned();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let root = tracing::info_span!("request", service = "api", user = "ada");
+        let _r = root.enter();
+        for i in 0..spans {
+            tracing::info_span!(target: "db::pool", "query", i, sql = "select 1")
+                .in_scope(|| tracing::info!(i, rows = 3, "fetched"));
+        }
+        tracing::info!(parent: None, "outside");
+    });
+    guard.finish().unwrap();
+    (
+        std::fs::read(&path).unwrap(),
+        std::fs::read(journal).unwrap(),
+    )
+}
+
+fn patch_table(good: &[u8], entry: usize, offset: Option<u64>, len: Option<u64>) -> Vec<u8> {
+    let mut b = good.to_vec();
+    let at = PREAMBLE + entry * 16;
+    if let Some(o) = offset {
+        b[at..at + 8].copy_from_slice(&o.to_le_bytes());
+    }
+    if let Some(l) = len {
+        b[at + 8..at + 16].copy_from_slice(&l.to_le_bytes());
+    }
+    let header_len = u32_at(&b, 12) as usize;
+    let crc = crc32fast::hash(&b[PREAMBLE..PREAMBLE + header_len]);
+    let t = b.len() - TRAILER;
+    b[t..t + 4].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+#[test]
+fn the_reader_allocates_a_small_multiple_of_the_file() {
+    let dir = TempDir::new("reliability-alloc-bound");
+
+    // Real files, small and larger.
+    let (small_env, small_journal) = record(&dir, "small", 4);
+    let (big_env, big_journal) = record(&dir, "big", 3_000);
+    measure_envelope("real envelope, 5 spans", small_env.clone(), ENVELOPE);
+    measure_envelope("real envelope, 3001 spans", big_env.clone(), ENVELOPE);
+    measure_journal(&dir, "real journal, 5 spans", &small_journal, JOURNAL);
+    measure_journal(&dir, "real journal, 3001 spans", &big_journal, JOURNAL);
+
+    // Hostile envelopes: each claim refused before it sizes anything.
+    let pieces = Pieces::parse(&small_env);
+    let mut p = pieces.clone();
+    p.header_fields = p.header_fields_with_spans(1 << 40);
+    measure_envelope("header claiming 2^40 spans", p.build(), ENVELOPE);
+    let mut p = pieces.clone();
+    p.header_fields = p.header_fields_with_spans(u64::from(u32::MAX));
+    measure_envelope("header claiming 2^32-1 spans", p.build(), ENVELOPE);
+    measure_envelope(
+        "index claiming 2^40 rows",
+        patch_table(&small_env, INDEX, None, Some((1 << 40) * ROW as u64)),
+        ENVELOPE,
+    );
+    let strings = &pieces.sections[STRINGS];
+    let mut at = 0;
+    read_varint(strings, &mut at);
+    let len_at = at;
+    read_varint(strings, &mut at);
+    let mut s = strings[..len_at].to_vec();
+    varint(&mut s, 4 << 30);
+    s.extend_from_slice(&strings[at..]);
+    let mut p = pieces.clone();
+    p.sections[STRINGS] = s;
+    measure_envelope("a 4 GB string", p.build(), ENVELOPE);
+    let mut s = Vec::new();
+    varint(&mut s, 1 << 40);
+    s.extend_from_slice(&strings[len_at..]);
+    let mut p = pieces.clone();
+    p.sections[STRINGS] = s;
+    measure_envelope("2^40 strings", p.build(), ENVELOPE);
+    // The most strings a table can hold: each of them empty.
+    let mut s = Vec::new();
+    varint(&mut s, 100_000);
+    s.resize(s.len() + 100_000, 0);
+    let mut p = pieces.clone();
+    p.sections[STRINGS] = s;
+    measure_envelope("100k empty strings", p.build(), ENVELOPE);
+    measure_envelope(
+        "payload offset past the end",
+        patch_table(
+            &small_env,
+            PAYLOAD,
+            Some(small_env.len() as u64 + 4096),
+            None,
+        ),
+        ENVELOPE,
+    );
+
+    // Hostile journals.
+    let head = journal_head(&small_journal);
+    let mut b = small_journal.clone();
+    b[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    measure_journal(&dir, "journal header of 4 GB", &b, JOURNAL);
+    for len in [u32::MAX - 7, 60 << 20] {
+        let mut b = small_journal.clone();
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(&[0; 12]);
+        measure_journal(&dir, &format!("frame claiming {len} bytes"), &b, JOURNAL);
+    }
+    let mut records = vec![0x02, 0x01];
+    varint(&mut records, 4 << 30);
+    let mut b = small_journal.clone();
+    b.extend(frame(&records));
+    measure_journal(&dir, "thread name of 4 GB", &b, JOURNAL);
+    // Span numbers far apart, each of which the converter must file.
+    let mut records = Vec::new();
+    for n in [1u64 << 20, 1 << 30, 1 << 40, u64::MAX] {
+        records.push(0x08); // CLOSE of a span never created
+        varint(&mut records, n);
+        varint(&mut records, 1);
+    }
+    let mut b = head.to_vec();
+    b.extend(frame(&records));
+    measure_journal(&dir, "span numbers up to u64::MAX", &b, JOURNAL);
+}
