@@ -265,7 +265,9 @@ impl Builder {
 }
 
 /// Creates `path` for writing, readable by the owner only on Unix: traces
-/// carry whatever the app put in its fields.
+/// carry whatever the app put in its fields. A file already there (left by
+/// an earlier run) is truncated and narrowed to the owner too: the mode
+/// given at open only applies to a file it creates.
 pub(crate) fn create_private(path: &Path) -> std::io::Result<File> {
     let mut opts = OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -274,7 +276,17 @@ pub(crate) fn create_private(path: &Path) -> std::io::Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    opts.open(path)
+    let file = opts.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // On the open file (fchmod): no window in which the path could be
+        // swapped. Devices such as /dev/null are left as they are.
+        if file.metadata()?.is_file() {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(file)
 }
 
 /// Finishes the trace when dropped: stops recording, waits for the writer
