@@ -49,7 +49,7 @@ pub fn layer(path: impl AsRef<Path>) -> Result<(BhtLayer, Guard), Error> {
 /// | setting | default | meaning |
 /// |---|---|---|
 /// | [`lossy`](Builder::lossy) | `false` | when the writer falls behind: `false` blocks the app thread (nothing lost), `true` drops and counts |
-/// | [`channel_capacity`](Builder::channel_capacity) | 64 | batches in flight to the writer |
+/// | [`channel_capacity`](Builder::channel_capacity) | 256 | batches in flight to the writer (up to 4 MiB at the default batch size) |
 /// | [`batch_bytes`](Builder::batch_bytes) | 16 KiB | a thread's buffer is sent when it reaches this size |
 /// | [`flush_interval`](Builder::flush_interval) | 100 ms | the longest time a record waits before it is in the journal file |
 /// | [`service_name`](Builder::service_name) | none | the process's service name, kept in the header |
@@ -89,7 +89,7 @@ impl Builder {
         Builder {
             path: path.as_ref().to_owned(),
             lossy: false,
-            channel_capacity: 64,
+            channel_capacity: 256,
             batch_bytes: 16 << 10,
             flush_interval: Duration::from_millis(100),
             service_name: None,
