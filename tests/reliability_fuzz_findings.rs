@@ -1,0 +1,62 @@
+#![cfg(feature = "export")]
+//! Every input the fuzzers (`fuzz/`, `scripts/fuzz.sh`) ever crashed on,
+//! kept in `tests/fuzz_findings/` with the harness's checksum fix-up
+//! already applied: opening it, every query and every export return `Ok` or
+//! `Err`, never panic.
+//!
+//! - `envelope-folded-overflow.bht`: span times whose self times, summed
+//!   per stack, overflow a u64 in `write_folded` (fixed by saturating).
+
+mod core_support;
+mod reliability_support;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use bhtrace::{SpanId, TraceReader};
+
+fn exercise(trace: &TraceReader) {
+    let _ = trace.verify();
+    let _ = trace.summary();
+    let _ = trace.critical_path();
+    let _ = trace.full();
+    let _ = trace.orphan_events();
+    let _ = trace.infos();
+    let _ = trace.slowest(10);
+    for name in trace.services() {
+        let _ = trace.service(name);
+    }
+    for id in 0..trace.len() as u32 {
+        let _ = trace.subtree(SpanId(id));
+        let _ = trace.critical_path_of(SpanId(id));
+    }
+    let _ = bhtrace::export::write_chrome(trace, std::io::sink());
+    let _ = bhtrace::export::write_folded(trace, std::io::sink());
+    let _ = bhtrace::export::write_otlp(trace, std::io::sink());
+}
+
+#[test]
+fn inputs_the_fuzzers_found_never_panic_again() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_findings");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.display().to_string();
+        let result = catch_unwind(AssertUnwindSafe(|| match path.extension() {
+            Some(e) if e == "bht" => {
+                if let Ok(trace) = TraceReader::open(&path) {
+                    exercise(&trace);
+                }
+            }
+            Some(e) if e == "bhtj" => {
+                let _ = bhtrace::journal::read_journal(&path);
+                if let Ok((bytes, _)) = bhtrace::recover_to_vec(&path) {
+                    reliability_support::answer_every_query_bytes(bytes);
+                }
+            }
+            _ => panic!("{name}: not a .bht or .bhtj"),
+        }));
+        assert!(result.is_ok(), "{name} panicked");
+        seen += 1;
+    }
+    assert!(seen >= 1, "no findings in {}", dir.display());
+}
