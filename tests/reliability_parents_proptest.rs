@@ -146,7 +146,10 @@ fn check(programs: Vec<Vec<Op>>) {
         assert!(s.start_ns <= s.end_ns && s.subtree_end.0 > s.id.0, "{s:?}");
         if let Some(p) = s.parent {
             let p = &infos[p.index()];
-            assert!(p.id.0 < s.id.0 && s.subtree_end.0 <= p.subtree_end.0, "{s:?} in {p:?}");
+            assert!(
+                p.id.0 < s.id.0 && s.subtree_end.0 <= p.subtree_end.0,
+                "{s:?} in {p:?}"
+            );
         }
     }
     let (full, _) = trace.full().unwrap();
