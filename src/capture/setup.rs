@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
@@ -196,7 +196,8 @@ impl Builder {
         static INSTANCES: AtomicU64 = AtomicU64::new(1);
 
         let journal = journal_path(&self.path);
-        let origin = Instant::now();
+        let clock = quanta::Clock::new();
+        let origin = clock.raw();
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -219,6 +220,7 @@ impl Builder {
         let (spare_tx, spare_rx) = crossbeam_channel::bounded(self.channel_capacity + 8);
         let shared = Arc::new(Shared {
             instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
+            clock,
             origin,
             lossy: self.lossy,
             batch_bytes: self.batch_bytes,
