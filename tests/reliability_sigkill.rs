@@ -11,7 +11,7 @@
 //! what the thread produced. Each iteration is one span (new, enter, exit,
 //! close) and one event in it: 5 records.
 //!
-//! CI: a few kills at moments up to 150 ms. `BHTRACE_HEAVY=1`: 20 kills up
+//! CI: 4 kills at moments up to 100 ms. `BHTRACE_HEAVY=1`: 20 kills up
 //! to 500 ms. `BHTRACE_SEED` replays the moments of an earlier run.
 #![cfg(unix)]
 
@@ -247,7 +247,7 @@ fn sigkill_at_random_moments_loses_at_most_a_flush_interval() {
     if let Some(dir) = child_gate(GATE) {
         run_child(Path::new(&dir));
     }
-    let (kills, max_ms) = if heavy() { (20, 500) } else { (4, 150) };
+    let (kills, max_ms) = if heavy() { (20, 500) } else { (4, 100) };
     let mut rng = Rng::from_env(TEST);
     let started = Instant::now();
     let mut results = Vec::new();
