@@ -538,7 +538,7 @@ impl Report<'_> {
              `set_global_default`, in a fresh process, writing into its own folder in the temp \
              directory; bytes are those of every file left there after it finished.\n\n\
              - floor: a `Layer` with no methods.\n\
-             - bhtrace: `Builder::new(path).build()` (lossless, 16 KiB batches, 64 in flight); \
+             - bhtrace: `Builder::new(path).build()` (the defaults: lossless, 16 KiB batches, 256 in flight); \
              `guard.finish()` drains the writer and converts the journal into the envelope; the \
              journal is removed, the envelope counted.\n\
              - tracing-chrome: `ChromeLayerBuilder::new().file(..).include_args(true)`; the \
