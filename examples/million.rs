@@ -5,6 +5,7 @@
 //! cargo run --release --example million -- write            # journal of 1M spans + 1M events
 //! /usr/bin/time -v target/release/examples/million convert  # journal → envelope: time and peak RSS
 //! cargo run --release --example million -- read             # open + summary of the envelope
+//! cargo run --release --features export --example million -- json   # vs parsing it as Chrome JSON
 //! ```
 //!
 //! Each step is its own process, so `/usr/bin/time -v` measures the peak
@@ -78,7 +79,50 @@ fn main() -> Result<(), bhtrace::Error> {
                 100.0 * stats.fraction()
             );
         }
-        other => eprintln!("unknown step {other}: write | convert | read"),
+        #[cfg(feature = "export")]
+        "json" => {
+            // The same trace as Chrome trace-event JSON, parsed with
+            // serde_json: what a flat file costs to answer anything.
+            let json = dir.join("bhtrace-million.json");
+            let trace = bhtrace::TraceReader::open(&envelope)?;
+            let file = std::fs::File::create(&json).map_err(|e| bhtrace::Error::Io {
+                path: json.clone(),
+                source: e,
+            })?;
+            bhtrace::export::write_chrome(&trace, std::io::BufWriter::new(file)).map_err(|e| {
+                bhtrace::Error::Io {
+                    path: json.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                }
+            })?;
+            let t = Instant::now();
+            let bytes = std::fs::read(&json).map_err(|e| bhtrace::Error::Io {
+                path: json.clone(),
+                source: e,
+            })?;
+            let parsed: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| bhtrace::Error::Io {
+                    path: json.clone(),
+                    source: std::io::Error::other(e),
+                })?;
+            let json_time = t.elapsed();
+            let events = parsed["traceEvents"].as_array().map_or(0, Vec::len);
+            let t = Instant::now();
+            let trace = bhtrace::TraceReader::open(&envelope)?;
+            let (summary, _) = trace.summary()?;
+            let bht_time = t.elapsed();
+            println!(
+                "Chrome JSON ({} bytes, {events} trace events) read + parsed with serde_json in {json_time:?}; \
+                 bhtrace open + summary ({} spans) in {bht_time:?}: {:.1}x faster",
+                bytes.len(),
+                summary.spans,
+                json_time.as_secs_f64() / bht_time.as_secs_f64()
+            );
+            let _ = std::fs::remove_file(&json);
+        }
+        other => eprintln!(
+            "unknown step {other}: write | convert | read | json (with --features export)"
+        ),
     }
     Ok(())
 }

@@ -35,6 +35,9 @@ fn frame(rows: &[Row], row: u32, lo: u64, hi: u64) -> Frame {
         c = k.subtree_end;
     }
     // Latest end first; ties: the later-starting (shorter) child first.
+    // Children come in start order; reversed, sequential children are
+    // already in this order, which the sort recognises in one pass.
+    kids.reverse();
     kids.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
     Frame {
         row,

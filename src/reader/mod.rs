@@ -421,17 +421,30 @@ impl TraceReader {
         )
     }
 
+    /// The `n` longest rows, longest first (ties: lower id first), in one
+    /// sequential pass keeping the best `n` (a min-heap), so a large trace
+    /// costs a scan, not a selection over every row.
     fn slowest_rows(&self, n: usize) -> Vec<u32> {
-        let rows = &self.s.rows;
-        let dur = |r: &u32| rows[*r as usize].end - rows[*r as usize].start;
-        let mut all: Vec<u32> = (0..rows.len() as u32).collect();
-        let key = |a: &u32, b: &u32| dur(b).cmp(&dur(a)).then(a.cmp(b));
-        if n < all.len() {
-            all.select_nth_unstable_by(n, key);
-            all.truncate(n);
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        if n == 0 {
+            return Vec::new();
         }
-        all.sort_unstable_by(key);
-        all
+        // Ordered so that the heap's top is the worst kept: shortest, then
+        // highest id.
+        let mut best: BinaryHeap<Reverse<(u64, Reverse<u32>)>> = BinaryHeap::with_capacity(n + 1);
+        for (r, row) in self.s.rows.iter().enumerate() {
+            let key = (row.end - row.start, Reverse(r as u32));
+            if best.len() < n {
+                best.push(Reverse(key));
+            } else if best.peek().is_some_and(|worst| key > worst.0) {
+                best.pop();
+                best.push(Reverse(key));
+            }
+        }
+        let mut out: Vec<(u64, Reverse<u32>)> = best.into_iter().map(|r| r.0).collect();
+        out.sort_unstable_by(|a, b| b.cmp(a));
+        out.into_iter().map(|(_, Reverse(r))| r).collect()
     }
 
     /// Spans with this name, in id order (index only).
