@@ -124,10 +124,16 @@ impl TraceReader {
     }
 
     /// True when the trace is known to miss something: dropped records, a
-    /// torn journal, spans never closed, or records whose span was lost.
+    /// torn journal, spans never closed, records whose span was lost, or a
+    /// writer that never shut down cleanly (a crashed process's journal,
+    /// whose last records may not have reached it).
     pub fn is_incomplete(&self) -> bool {
         let h = &self.s.header;
-        h.records_dropped > 0 || h.journal_torn || h.incomplete_spans > 0 || h.orphan_records > 0
+        h.records_dropped > 0
+            || h.journal_torn
+            || h.incomplete_spans > 0
+            || h.orphan_records > 0
+            || !h.clean_shutdown
     }
 
     /// The name of thread `thread` (as in [`SpanInfo::thread`]), if it had one.

@@ -78,9 +78,55 @@ impl Out {
     }
 }
 
+/// Length of a colour sequence (`ESC [ digits/; m`) at the start of `b`.
+fn sgr_len(b: &[u8]) -> Option<usize> {
+    if b.get(1) != Some(&b'[') {
+        return None;
+    }
+    let mut j = 2;
+    while j < b.len() && (b[j].is_ascii_digit() || b[j] == b';') {
+        j += 1;
+    }
+    (b.get(j) == Some(&b'm')).then_some(j + 1)
+}
+
+/// Text written here comes partly from the file, which anyone may have
+/// crafted: control characters (C0 but newline and tab, DEL, C1) are shown
+/// as `\xNN` instead of reaching the terminal, where they could set its
+/// title, write the clipboard or clear the screen. Colour sequences pass
+/// only when colour is on (ours, and harmless). JSON output does not come
+/// through here: serde_json escapes control characters itself.
 impl Write for Out {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.w.write(buf)
+        let mut i = 0;
+        let mut clean_from = 0;
+        while i < buf.len() {
+            let b = buf[i];
+            if self.color && b == 0x1b {
+                if let Some(n) = sgr_len(&buf[i..]) {
+                    i += n;
+                    continue;
+                }
+            }
+            let control = match b {
+                b'\n' | b'\t' => 0,
+                0x00..=0x1f | 0x7f => 1,
+                0xc2 if matches!(buf.get(i + 1), Some(0x80..=0x9f)) => 2,
+                _ => 0,
+            };
+            if control == 0 {
+                i += 1;
+                continue;
+            }
+            self.w.write_all(&buf[clean_from..i])?;
+            for c in &buf[i..i + control] {
+                write!(self.w, "\\x{c:02x}")?;
+            }
+            i += control;
+            clean_from = i;
+        }
+        self.w.write_all(&buf[clean_from..])?;
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
