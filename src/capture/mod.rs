@@ -6,6 +6,7 @@
 //! the [`Builder`](crate::Builder) and the [`Guard`](crate::Guard).
 
 pub(crate) mod local;
+mod panic_hook;
 pub(crate) mod setup;
 pub(crate) mod shared;
 mod visit;

@@ -10,17 +10,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
-use super::BhtLayer;
 use super::shared::{Counters, Msg, Shared, Tables};
+use super::{BhtLayer, panic_hook};
 use crate::envelope::{ConvertStats, convert};
 use crate::error::Error;
 use crate::journal::writer::{Writer, WriterOutcome};
 use crate::journal::{ProcessInfo, WriterStats, encode_preamble, journal_path};
-
-// Declared here rather than in `capture/mod.rs` (kept out of this change);
-// the file sits beside this one.
-#[path = "panic_hook.rs"]
-mod panic_hook;
 
 /// Starts recording into `path` with the default settings.
 ///
