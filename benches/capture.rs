@@ -14,7 +14,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Bencher, Criterion, criterion_group, criterion_main};
 use tracing::{Subscriber, info, info_span};
 use tracing_subscriber::layer::Layer;
 use tracing_subscriber::prelude::*;
@@ -38,53 +38,40 @@ fn dir() -> std::path::PathBuf {
     d
 }
 
-/// Runs `f` under each subscriber; with `in_span`, inside an entered span.
+/// Measures `f` with `sub` as the thread's subscriber; with `in_span`,
+/// inside an entered span.
+fn measure<S>(b: &mut Bencher<'_>, sub: S, f: fn(u64), in_span: bool)
+where
+    S: Subscriber + Send + Sync + 'static,
+{
+    tracing::subscriber::with_default(sub, || {
+        let outer = info_span!("outer");
+        let _e = in_span.then(|| outer.enter());
+        let mut i = 0u64;
+        b.iter(|| {
+            i += 1;
+            f(black_box(i))
+        })
+    })
+}
+
+/// Runs `f` under each subscriber.
 fn bench_with(c: &mut Criterion, group: &str, f: fn(u64), in_span: bool) {
     let mut g = c.benchmark_group(group);
     g.measurement_time(Duration::from_secs(4)).sample_size(30);
-
     g.bench_function("registry, no layer", |b| {
-        let sub = tracing_subscriber::registry();
-        tracing::subscriber::with_default(sub, || {
-            let outer = info_span!("outer");
-            let _e = in_span.then(|| outer.enter());
-            let mut i = 0u64;
-            b.iter(|| {
-                i += 1;
-                f(black_box(i))
-            })
-        })
+        measure(b, tracing_subscriber::registry(), f, in_span)
     });
-
     g.bench_function("registry + no-op layer", |b| {
-        let sub = tracing_subscriber::registry().with(Noop);
-        tracing::subscriber::with_default(sub, || {
-            let outer = info_span!("outer");
-            let _e = in_span.then(|| outer.enter());
-            let mut i = 0u64;
-            b.iter(|| {
-                i += 1;
-                f(black_box(i))
-            })
-        })
+        measure(b, tracing_subscriber::registry().with(Noop), f, in_span)
     });
-
     g.bench_function("registry + bhtrace", |b| {
         let path = dir().join(format!("{group}.bht"));
         let (layer, guard) = bhtrace::Builder::new(&path)
             .convert(false)
             .build()
             .expect("bench journal");
-        let sub = tracing_subscriber::registry().with(layer);
-        tracing::subscriber::with_default(sub, || {
-            let outer = info_span!("outer");
-            let _e = in_span.then(|| outer.enter());
-            let mut i = 0u64;
-            b.iter(|| {
-                i += 1;
-                f(black_box(i))
-            })
-        });
+        measure(b, tracing_subscriber::registry().with(layer), f, in_span);
         let done = guard.finish().expect("bench finish");
         assert_eq!(done.writer.records_dropped, 0);
         if let Some(j) = done.journal {

@@ -14,7 +14,10 @@ fn folded_lines_follow_the_tree() {
     let text = ok(args("export", &f.envelope, &["--format", "folded"]));
     let reader = f.reader();
     let (infos, _) = reader.infos();
-    let self_ns = bhtrace::export::self_times(&infos);
+    let self_ns: Vec<u64> = infos
+        .iter()
+        .map(|s| reader.self_ns(s.id).unwrap())
+        .collect();
 
     // The expected stacks, from the tree.
     let mut want: BTreeMap<String, u64> = BTreeMap::new();

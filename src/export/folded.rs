@@ -3,7 +3,7 @@
 //! One line per distinct stack of span names, from the root to the span,
 //! separated by `;`, then a space and the stack's weight: the summed *self
 //! time* in nanoseconds of the spans with that stack (their duration minus
-//! the time covered by their children, see [`self_times`]).
+//! the time covered by their children, see [`TraceReader::self_ns`]).
 //! Lines are sorted by stack; stacks of weight 0 are left out. Because
 //! children are clamped to their parent, the weights of one root's spans
 //! add up to the root's duration when its children do not overlap.
@@ -29,7 +29,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use super::{Counting, ExportError, ExportStats, self_times, subtree_infos, tree_roots};
+use super::{Counting, ExportError, ExportStats, subtree_infos, tree_roots};
 use crate::{SpanId, TraceReader};
 
 /// A span name as a folded-stack frame (see the [module docs](self)).
@@ -76,7 +76,10 @@ pub fn write_folded(reader: &TraceReader, out: impl Write) -> Result<ExportStats
     let mut spans = 0u64;
     for (root, _) in tree_roots(reader)? {
         let infos = subtree_infos(reader, root)?;
-        let self_ns = self_times(&infos);
+        let self_ns = infos
+            .iter()
+            .map(|s| reader.self_ns(s.id))
+            .collect::<Result<Vec<u64>, _>>()?;
         // The current path: (subtree end, length of the stack string before
         // this span's frame was added).
         let mut path: Vec<(SpanId, usize)> = Vec::new();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use tracing_core::Level;
 
-use super::record::{KIND_SPAN, RecordRef, next_record};
+use super::record::{KIND_SPAN, RecordRef, level_from_byte, next_record};
 use super::{
     FRAME_HEADER_LEN, JOURNAL_MAGIC, JOURNAL_VERSION, MAX_FRAME_LEN, MAX_HEADER_LEN, PREAMBLE_LEN,
     ProcessInfo,
@@ -396,16 +396,6 @@ pub enum Record {
         /// ns since the trace origin.
         t_ns: u64,
     },
-}
-
-fn level_from_byte(b: u8) -> Level {
-    match b {
-        0 => Level::TRACE,
-        1 => Level::DEBUG,
-        2 => Level::INFO,
-        3 => Level::WARN,
-        _ => Level::ERROR,
-    }
 }
 
 fn non_empty(s: &str) -> Option<String> {

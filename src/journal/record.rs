@@ -38,6 +38,17 @@ pub(crate) fn level_byte(level: &tracing_core::Level) -> u8 {
     }
 }
 
+/// Inverse of [`level_byte`]; anything past 4 reads as ERROR.
+pub(crate) fn level_from_byte(b: u8) -> tracing_core::Level {
+    match b {
+        0 => tracing_core::Level::TRACE,
+        1 => tracing_core::Level::DEBUG,
+        2 => tracing_core::Level::INFO,
+        3 => tracing_core::Level::WARN,
+        _ => tracing_core::Level::ERROR,
+    }
+}
+
 /// A callsite's metadata, as written once per callsite.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CallsiteDef<'a> {

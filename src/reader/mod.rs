@@ -15,8 +15,6 @@ pub use source::ReadStats;
 
 use std::path::Path;
 
-use tracing_core::Level;
-
 use crate::envelope::TraceHeader;
 use crate::envelope::layout::*;
 use crate::error::{Error, Section};
@@ -26,15 +24,7 @@ use structure::{Structure, read_structure};
 /// How many spans [`TraceReader::summary`] lists as the slowest.
 pub const SUMMARY_SLOWEST: usize = 10;
 
-pub(crate) fn level(b: u8) -> Level {
-    match b {
-        0 => Level::TRACE,
-        1 => Level::DEBUG,
-        2 => Level::INFO,
-        3 => Level::WARN,
-        _ => Level::ERROR,
-    }
-}
+pub(crate) use crate::journal::record::level_from_byte as level;
 
 /// A `.bht` envelope opened for queries.
 ///

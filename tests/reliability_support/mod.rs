@@ -84,59 +84,9 @@ pub fn answer_every_query_bytes(envelope: Vec<u8>) -> TraceReader {
     trace
 }
 
-/// `core_support::check_well_formed` in linear time (that one compares
-/// every span with every other, too slow for the 100,000-span traces a
-/// killed child leaves): spans end after they start, parents precede their
-/// children and hold their subtrees, `children()` and `roots()` agree with
-/// the parent links, and each root's critical path is sound.
-pub fn check_well_formed_linear(trace: &TraceReader) {
-    let (infos, _) = trace.infos();
-    assert_eq!(infos.len(), trace.len());
-    let mut kids: Vec<Vec<SpanId>> = vec![Vec::new(); infos.len()];
-    for (i, s) in infos.iter().enumerate() {
-        assert_eq!(s.id, SpanId(i as u32));
-        assert!(
-            s.start_ns <= s.end_ns,
-            "span {i} ends before it starts: {s:?}"
-        );
-        assert!(
-            s.subtree_end.0 > s.id.0 && s.subtree_end.index() <= infos.len(),
-            "span {i}: subtree end out of range: {s:?}"
-        );
-        if let Some(p) = s.parent {
-            assert!(p.0 < s.id.0, "span {i}: parent {p} does not precede it");
-            let parent = &infos[p.index()];
-            assert!(
-                parent.subtree_end.0 > s.id.0 && s.subtree_end.0 <= parent.subtree_end.0,
-                "span {i}: subtree does not nest in its parent's: {s:?} in {parent:?}"
-            );
-            kids[p.index()].push(s.id);
-        }
-    }
-    for (i, k) in kids.iter().enumerate() {
-        let mut got = trace
-            .children(SpanId(i as u32))
-            .expect("children of a known span");
-        got.sort();
-        assert_eq!(&got, k, "children of span {i}");
-    }
-    let (roots, _) = trace.roots();
-    let mut root_ids: Vec<SpanId> = roots.iter().map(|r| r.id).collect();
-    root_ids.sort();
-    let expected: Vec<SpanId> = infos
-        .iter()
-        .filter(|s| s.parent.is_none())
-        .map(|s| s.id)
-        .collect();
-    assert_eq!(root_ids, expected, "roots table");
-    for r in &roots {
-        super::core_support::check_critical_path(trace, r);
-    }
-}
-
 /// The checks of [`answer_every_query`].
 pub fn check_every_query(trace: &TraceReader) {
-    check_well_formed_linear(trace);
+    super::core_support::check_well_formed(trace);
     trace.verify().expect("verify");
     trace.summary().expect("summary");
     trace.critical_path().expect("critical path");

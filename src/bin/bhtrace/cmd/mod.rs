@@ -43,7 +43,12 @@ pub(crate) fn infos(input: &Input, from: SpanId, to: SpanId) -> anyhow::Result<V
 
 /// The self time of one span.
 pub(crate) fn self_time(input: &Input, id: SpanId) -> anyhow::Result<u64> {
-    input.check(bhtrace::export::self_time(&input.reader, id))
+    input.check(input.reader.self_ns(id))
+}
+
+/// The self time of each of `infos`, in the same order.
+pub(crate) fn self_times(input: &Input, infos: &[SpanInfo]) -> anyhow::Result<Vec<u64>> {
+    infos.iter().map(|s| self_time(input, s.id)).collect()
 }
 
 /// A span from the index: `slow --json`, `tree --json`, and the base of

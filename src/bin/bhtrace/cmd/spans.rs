@@ -6,9 +6,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use bhtrace::SpanInfo;
-use bhtrace::export::self_times;
 
-use super::{FullSpan, id, infos, marks, service_matches, trees};
+use super::{FullSpan, id, infos, marks, self_times, service_matches, trees};
 use crate::input::Input;
 use crate::out::{Out, Style, dur, parse_duration};
 
@@ -71,7 +70,7 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
         if wanted.is_empty() {
             continue;
         }
-        let self_ns = self_times(&infos);
+        let self_ns = self_times(&input, &infos)?;
         if args.json {
             let (spans, _) = input.check(trace.subtree(root))?;
             for &i in &wanted {

@@ -4,11 +4,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use bhtrace::export::self_times;
 use bhtrace::{SpanId, SpanInfo};
 use serde::Serialize;
 
-use super::{IndexSpan, id, infos, marks, trees};
+use super::{IndexSpan, id, infos, marks, self_times, trees};
 use crate::input::Input;
 use crate::out::{Out, Style, bar, dur, parse_duration};
 
@@ -77,7 +76,8 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
     for (root, end) in roots {
         // One tree's index entries at a time.
         let infos = infos(&input, root, end)?;
-        hidden += print_tree(out, &args, &infos)?;
+        let self_ns = self_times(&input, &infos)?;
+        hidden += print_tree(out, &args, &infos, &self_ns)?;
     }
     if !args.json && hidden > 0 {
         writeln!(
@@ -94,7 +94,12 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
 
 /// Prints the tree whose index entries are `infos` (a root and all its
 /// descendants); returns how many spans it hid.
-fn print_tree(out: &mut Out, args: &Args, infos: &[SpanInfo]) -> anyhow::Result<u64> {
+fn print_tree(
+    out: &mut Out,
+    args: &Args,
+    infos: &[SpanInfo],
+    self_ns: &[u64],
+) -> anyhow::Result<u64> {
     let Some(r) = infos.first() else {
         return Ok(0);
     };
@@ -104,7 +109,6 @@ fn print_tree(out: &mut Out, args: &Args, infos: &[SpanInfo]) -> anyhow::Result<
         return Ok(subtree_len(r));
     }
     let base = r.id.index();
-    let self_ns = self_times(infos);
     let mut hidden_total = 0u64;
     let mut stack = vec![Node {
         id: 0,
