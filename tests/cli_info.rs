@@ -10,7 +10,8 @@ use cli_support::{args, fails, fixture, ok};
 fn info_shows_header_and_sections() {
     let f = fixture("cli_info_text");
     let text = ok(args("info", &f.envelope, &[]));
-    assert!(text.contains("(envelope, format version 1,"), "{text}");
+    let version = format!("(envelope, format version {},", bhtrace::ENVELOPE_VERSION);
+    assert!(text.contains(&version), "{text}");
     assert!(text.contains("service     shop"), "{text}");
     assert!(
         text.contains("spans       11 in 4 traces, 6 events"),

@@ -20,7 +20,8 @@ const TRAILER: usize = 32;
 const INDEX: usize = 3;
 const SERVICES: usize = 5;
 const PAYLOAD: usize = 6;
-const ROW: usize = 56;
+/// The index starts with one width byte per column; rows follow.
+const COLUMNS: usize = 10;
 
 fn u32_at(b: &[u8], i: usize) -> u32 {
     u32::from_le_bytes(b[i..i + 4].try_into().unwrap())
@@ -87,7 +88,10 @@ fn damaged_envelopes_give_typed_errors_naming_the_section() {
     let trace = open(&good).expect("the undamaged file opens");
     assert_eq!(trace.len(), 4);
     let (index_at, index_len) = entry(&good, INDEX);
-    assert_eq!(index_len, 4 * ROW);
+    let widths = good[index_at..index_at + COLUMNS].to_vec();
+    let row: usize = widths.iter().map(|&w| usize::from(w)).sum();
+    assert_eq!(index_len, COLUMNS + 4 * row);
+    let rows_at = index_at + COLUMNS;
 
     // Truncated: too short for a preamble and trailer, or cut anywhere
     // after (the trailer's end magic is gone).
@@ -191,7 +195,7 @@ fn damaged_envelopes_give_typed_errors_naming_the_section() {
 
     // A corrupted index: the structure checksum fails...
     let mut bad = good.clone();
-    bad[index_at + ROW] ^= 0x07; // row 1's parent
+    bad[rows_at + row] ^= 0x07; // row 1's parent (its first column)
     match open(&bad) {
         Err(Error::Checksum {
             section: Section::Structure,
@@ -211,18 +215,38 @@ fn damaged_envelopes_give_typed_errors_naming_the_section() {
             offset,
             ..
         }) => {
-            assert_eq!(offset, (index_at + ROW) as u64, "row 1")
+            assert_eq!(offset, (rows_at + row) as u64, "row 1")
         }
         other => panic!("{other:?}"),
     }
     // A subtree end past the last row, checksum fixed.
     let mut bad = good.clone();
-    bad[index_at + 4..index_at + 8].copy_from_slice(&9u32.to_le_bytes()); // row 0's subtree end
+    // Row 0's second column is its subtree's size, 9 of 4 rows.
+    let size_at = rows_at + usize::from(widths[0]);
+    bad[size_at] = 9;
+    bad[size_at + 1..size_at + usize::from(widths[1])].fill(0);
     fix_structure_crc(&mut bad);
     assert!(matches!(
         open(&bad),
-        Err(Error::Corrupt { section: Section::Index, offset, .. }) if offset == index_at as u64
+        Err(Error::Corrupt { section: Section::Index, offset, .. }) if offset == rows_at as u64
     ));
+    // Column widths out of range: none, or wider than the column can be.
+    for (col, width) in [(0, 0), (2, 5), (9, 9)] {
+        let mut bad = good.clone();
+        bad[index_at + col] = width;
+        fix_structure_crc(&mut bad);
+        match open(&bad) {
+            Err(Error::Corrupt {
+                section: Section::Index,
+                offset,
+                what,
+            }) => {
+                assert_eq!(offset, index_at as u64);
+                assert!(what.contains("width"), "{what}");
+            }
+            other => panic!("column {col} width {width}: {other:?}"),
+        }
+    }
 
     // A section table entry pointing past the end of the file, with the
     // header checksum fixed up: the error names that section.

@@ -741,7 +741,8 @@ struct Layout {
     order: Vec<u32>,
     /// Slot → row (NONE for slots that never became spans).
     row_of: Vec<u32>,
-    /// The structure index, already encoded (one `ROW_LEN` row per span).
+    /// The structure index, already encoded: the column widths, then one
+    /// row per span.
     index: Vec<u8>,
     /// Slot → size of its creation item, which opens its block.
     heads: Vec<u32>,
@@ -754,6 +755,29 @@ struct Layout {
     payload_total: u64,
     incomplete: u32,
     ghost_records: u64,
+}
+
+/// Re-encodes an index of full-width rows (behind `COLUMNS` bytes kept for
+/// the widths) in `layout`, in place: a narrow row is never longer than a
+/// wide one, so writing row `r` never reaches row `r + 1` before it is read.
+fn narrow(mut index: Vec<u8>, layout: RowLayout) -> Vec<u8> {
+    let wide = RowLayout::WIDE.row_len();
+    let rows = (index.len() - COLUMNS) / wide;
+    let mut out = Vec::with_capacity(layout.row_len());
+    for r in 0..rows {
+        let at = COLUMNS + r * wide;
+        // Rows were encoded by the converter itself: they decode.
+        let Ok(row) = RowLayout::WIDE.get(r as u32, &index[at..at + wide]) else {
+            continue;
+        };
+        out.clear();
+        layout.put(r as u32, &row, &mut out);
+        let at = COLUMNS + r * layout.row_len();
+        index[at..at + out.len()].copy_from_slice(&out);
+    }
+    index.truncate(COLUMNS + rows * layout.row_len());
+    index[..COLUMNS].copy_from_slice(&layout.widths());
+    index
 }
 
 struct Structure {
@@ -886,7 +910,11 @@ impl Layout {
         let mut block_start = vec![0u64; n];
         let mut at = 0u64;
         let mut services: HashMap<u32, Vec<u32>> = HashMap::new();
-        let mut index = Vec::with_capacity(rows_n * ROW_LEN);
+        // Rows are encoded at full width first, then narrowed in place to the
+        // widths the largest values need: no second copy of the index.
+        let mut index = Vec::with_capacity(COLUMNS + rows_n * RowLayout::WIDE.row_len());
+        index.resize(COLUMNS, 0);
+        let mut widths = Widths::default();
         for (r, &s) in order.iter().enumerate() {
             let acc = &p.spans[s as usize];
             block_start[s as usize] = at;
@@ -898,7 +926,7 @@ impl Layout {
                 cs.target
             };
             services.entry(service).or_default().push(r as u32);
-            Row {
+            let row = Row {
                 parent: row_parent[r],
                 subtree_end: r as u32 + size[r],
                 callsite: acc.callsite - 1,
@@ -914,9 +942,11 @@ impl Layout {
                 end: acc.end,
                 busy: acc.busy,
                 payload_end: at,
-            }
-            .put(&mut index);
+            };
+            widths.add(r as u32, &row);
+            RowLayout::WIDE.put(r as u32, &row, &mut index);
         }
+        let index = narrow(index, widths.layout());
         let mut services: Vec<(u32, Vec<u32>)> = services.into_iter().collect();
         services.sort_unstable_by_key(|(name, _)| *name);
         layout.orphan_start = at;

@@ -11,7 +11,7 @@ pub(crate) const MAGIC: [u8; 8] = *b"\x89BHT\r\n\x1a\n";
 /// The last eight bytes of every envelope.
 pub(crate) const END_MAGIC: [u8; 8] = *b"BHTEND\x1a\n";
 /// The envelope format version this build writes and reads.
-pub const ENVELOPE_VERSION: u32 = 1;
+pub const ENVELOPE_VERSION: u32 = 2;
 pub(crate) const PREAMBLE_LEN: u64 = 16;
 pub(crate) const TRAILER_LEN: u64 = 32;
 /// Sections in the section table, in file order.
@@ -20,8 +20,6 @@ pub(crate) const SECTION_TABLE_LEN: usize = SECTION_COUNT * 16;
 /// The largest header a reader accepts.
 pub(crate) const MAX_HEADER_LEN: u64 = 1 << 20;
 
-/// Bytes per index row.
-pub(crate) const ROW_LEN: usize = 56;
 /// `parent` of a root row.
 pub(crate) const NO_PARENT: u32 = u32::MAX;
 /// A follows-from link to a span that is not in the trace.
@@ -103,6 +101,12 @@ pub struct TraceHeader {
     pub end_ns: u64,
 }
 
+/// Index columns, in the order they appear in a row.
+pub(crate) const COLUMNS: usize = 10;
+/// The widest a column may be: ids and flags are at most 4 bytes, times and
+/// payload offsets at most 8.
+const MAX_WIDTHS: [u8; COLUMNS] = [4, 4, 4, 4, 4, 4, 8, 8, 8, 8];
+
 /// One index row, decoded. Field meanings in `docs/format.md`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Row {
@@ -119,41 +123,206 @@ pub(crate) struct Row {
 }
 
 impl Row {
-    pub(crate) fn put(&self, out: &mut Vec<u8>) {
-        for v in [
-            self.parent,
-            self.subtree_end,
-            self.callsite,
-            self.service,
-            self.thread,
-            self.flags,
-        ] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        for v in [self.start, self.end, self.busy, self.payload_end] {
-            out.extend_from_slice(&v.to_le_bytes());
+    /// The values a row stores for row number `r`: the parent as row + 1
+    /// (0 for a root), the subtree as its size, the end as the duration.
+    /// Each is small when the trace is, which is what lets columns narrow.
+    fn stored(&self, r: u32) -> [u64; COLUMNS] {
+        [
+            if self.parent == NO_PARENT {
+                0
+            } else {
+                u64::from(self.parent) + 1
+            },
+            u64::from(self.subtree_end.wrapping_sub(r)),
+            u64::from(self.callsite),
+            u64::from(self.service),
+            u64::from(self.thread),
+            u64::from(self.flags),
+            self.start,
+            self.end.wrapping_sub(self.start),
+            self.busy,
+            self.payload_end,
+        ]
+    }
+}
+
+/// The width in bytes of each column of the index, chosen per file as the
+/// narrowest that holds the column's largest value: a row stays fixed-width
+/// and addressable by number, and a small trace pays 20-odd bytes per span
+/// instead of the 56 the widest layout takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RowLayout {
+    widths: [u8; COLUMNS],
+    len: usize,
+}
+
+impl RowLayout {
+    /// Every column at its widest: holds any row.
+    pub(crate) const WIDE: RowLayout = RowLayout {
+        widths: MAX_WIDTHS,
+        len: 56,
+    };
+
+    /// The layout stored in an index's first `COLUMNS` bytes, if every width
+    /// is between 1 and the column's maximum.
+    pub(crate) fn from_widths(widths: [u8; COLUMNS]) -> Option<RowLayout> {
+        let ok = widths
+            .iter()
+            .zip(MAX_WIDTHS)
+            .all(|(&w, max)| (1..=max).contains(&w));
+        ok.then(|| RowLayout {
+            widths,
+            len: widths.iter().map(|&w| usize::from(w)).sum(),
+        })
+    }
+
+    pub(crate) fn widths(&self) -> [u8; COLUMNS] {
+        self.widths
+    }
+
+    /// Bytes per row.
+    pub(crate) fn row_len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends row number `r`. Every stored value must fit its column (the
+    /// converter sizes the layout from the rows with [`Widths`]).
+    pub(crate) fn put(&self, r: u32, row: &Row, out: &mut Vec<u8>) {
+        for (v, &w) in row.stored(r).iter().zip(&self.widths) {
+            out.extend_from_slice(&v.to_le_bytes()[..usize::from(w)]);
         }
     }
 
-    /// Decodes a row from exactly `ROW_LEN` bytes.
-    pub(crate) fn get(b: &[u8; ROW_LEN]) -> Row {
-        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        let u64_at = |i: usize| {
+    /// Decodes row number `r` from exactly `row_len()` bytes, or says which
+    /// value does not decode into a row.
+    pub(crate) fn get(&self, r: u32, b: &[u8]) -> Result<Row, &'static str> {
+        let mut v = [0u64; COLUMNS];
+        let mut at = 0;
+        for (v, &w) in v.iter_mut().zip(&self.widths) {
+            let w = usize::from(w);
             let mut a = [0u8; 8];
-            a.copy_from_slice(&b[i..i + 8]);
-            u64::from_le_bytes(a)
-        };
-        Row {
-            parent: u32_at(0),
-            subtree_end: u32_at(4),
-            callsite: u32_at(8),
-            service: u32_at(12),
-            thread: u32_at(16),
-            flags: u32_at(20),
-            start: u64_at(24),
-            end: u64_at(32),
-            busy: u64_at(40),
-            payload_end: u64_at(48),
+            a[..w].copy_from_slice(&b[at..at + w]);
+            *v = u64::from_le_bytes(a);
+            at += w;
         }
+        // Ids and flags are at most 4 bytes wide, so they fit a u32.
+        let small = |i: usize| v[i] as u32;
+        let parent = match v[0] {
+            0 => NO_PARENT,
+            p => (p - 1) as u32,
+        };
+        let subtree_end = r.checked_add(small(1)).ok_or("subtree end out of range")?;
+        let end = v[6].checked_add(v[7]).ok_or("span end out of range")?;
+        Ok(Row {
+            parent,
+            subtree_end,
+            callsite: small(2),
+            service: small(3),
+            thread: small(4),
+            flags: small(5),
+            start: v[6],
+            end,
+            busy: v[8],
+            payload_end: v[9],
+        })
+    }
+}
+
+/// The largest value each column stores, gathered row by row, and the
+/// narrowest layout that holds them.
+#[derive(Debug, Default)]
+pub(crate) struct Widths {
+    max: [u64; COLUMNS],
+}
+
+impl Widths {
+    pub(crate) fn add(&mut self, r: u32, row: &Row) {
+        for (m, v) in self.max.iter_mut().zip(row.stored(r)) {
+            *m = (*m).max(v);
+        }
+    }
+
+    pub(crate) fn layout(&self) -> RowLayout {
+        let mut widths = [1u8; COLUMNS];
+        for (w, &m) in widths.iter_mut().zip(&self.max) {
+            *w = (8 - m.leading_zeros() / 8).max(1) as u8;
+        }
+        // A value wider than the column's maximum cannot happen (ids are
+        // u32), but the widest layout always decodes.
+        RowLayout::from_widths(widths).unwrap_or(RowLayout::WIDE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(parent: u32, subtree_end: u32, start: u64, end: u64, payload_end: u64) -> Row {
+        Row {
+            parent,
+            subtree_end,
+            callsite: 7,
+            service: 300,
+            thread: 2,
+            flags: FLAG_ERROR,
+            start,
+            end,
+            busy: end - start,
+            payload_end,
+        }
+    }
+
+    #[test]
+    fn columns_narrow_to_the_largest_value_and_rows_round_trip() {
+        let rows = [
+            row(NO_PARENT, 3, 1_000, 90_000, 400),
+            row(0, 2, 2_000, 40_000, 700),
+            row(1, 3, 3_000, 3_000, 70_000),
+        ];
+        let mut w = Widths::default();
+        for (r, row) in rows.iter().enumerate() {
+            w.add(r as u32, row);
+        }
+        let layout = w.layout();
+        // parent + 1 ≤ 2, size ≤ 3, callsite 7, service 300, thread, flags,
+        // start ≤ 3000, duration ≤ 89000, busy ≤ 89000, payload ≤ 70000.
+        assert_eq!(layout.widths(), [1, 1, 1, 2, 1, 1, 2, 3, 3, 3]);
+        assert_eq!(layout.row_len(), 18);
+        for l in [layout, RowLayout::WIDE] {
+            let mut out = Vec::new();
+            for (r, row) in rows.iter().enumerate() {
+                l.put(r as u32, row, &mut out);
+            }
+            assert_eq!(out.len(), rows.len() * l.row_len());
+            for (r, (row, b)) in rows.iter().zip(out.chunks(l.row_len())).enumerate() {
+                assert_eq!(l.get(r as u32, b), Ok(*row));
+            }
+        }
+    }
+
+    #[test]
+    fn the_largest_values_take_the_widest_columns() {
+        let big = Row {
+            parent: u32::MAX - 1,
+            subtree_end: u32::MAX,
+            callsite: u32::MAX,
+            service: u32::MAX,
+            thread: u32::MAX,
+            flags: u32::MAX,
+            start: u64::MAX / 2,
+            end: u64::MAX,
+            busy: u64::MAX,
+            payload_end: u64::MAX,
+        };
+        let mut w = Widths::default();
+        w.add(0, &big);
+        assert_eq!(w.layout(), RowLayout::WIDE);
+        let mut out = Vec::new();
+        RowLayout::WIDE.put(0, &big, &mut out);
+        assert_eq!(RowLayout::WIDE.get(0, &out), Ok(big));
+        // An empty trace still has a valid (all-ones) layout.
+        assert_eq!(Widths::default().layout().row_len(), COLUMNS);
+        assert!(RowLayout::from_widths([1, 1, 1, 1, 1, 1, 1, 1, 1, 0]).is_none());
+        assert!(RowLayout::from_widths([5, 1, 1, 1, 1, 1, 1, 1, 1, 1]).is_none());
     }
 }

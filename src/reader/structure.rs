@@ -338,25 +338,44 @@ fn read_index(
     n_threads: u32,
     orphan_start: u64,
 ) -> Result<Vec<Row>, Error> {
-    if bytes.len() % ROW_LEN != 0 {
+    let layout = bytes
+        .first_chunk::<COLUMNS>()
+        .and_then(|w| RowLayout::from_widths(*w))
+        .ok_or_else(|| {
+            corrupt(
+                Section::Index,
+                offset,
+                "column widths missing or out of range",
+            )
+        })?;
+    let row_len = layout.row_len();
+    let body = &bytes[COLUMNS..];
+    if body.len() % row_len != 0 {
         return Err(corrupt(
             Section::Index,
             offset,
             "index length is not a whole number of rows",
         ));
     }
-    let n = (bytes.len() / ROW_LEN) as u32;
+    let Ok(n) = u32::try_from(body.len() / row_len) else {
+        return Err(corrupt(
+            Section::Index,
+            offset,
+            "more rows than span numbers",
+        ));
+    };
     let n_callsites = callsites.len() as u32;
     let mut rows: Vec<Row> = Vec::with_capacity(n as usize);
     let mut prev_end = 0u64;
     let mut open: Vec<u32> = Vec::new();
-    for (r, chunk) in bytes.chunks_exact(ROW_LEN).enumerate() {
-        let mut a = [0u8; ROW_LEN];
-        a.copy_from_slice(chunk);
-        let row = Row::get(&a);
-        let at = offset + (r * ROW_LEN) as u64;
+    for (r, chunk) in body.chunks_exact(row_len).enumerate() {
+        let at = offset + (COLUMNS + r * row_len) as u64;
         let r = r as u32;
         let bad = |what| Err(corrupt(Section::Index, at, what));
+        let row = match layout.get(r, chunk) {
+            Ok(row) => row,
+            Err(what) => return bad(what),
+        };
         // Preorder: the parent is exactly the nearest row whose subtree is
         // still open, and a subtree never runs past its parent's.
         while open

@@ -8,7 +8,8 @@ use bhtrace::TraceHeader;
 pub const PREAMBLE: usize = 16;
 pub const TRAILER: usize = 32;
 pub const TABLE: usize = 8 * 16;
-pub const ROW: usize = 56;
+/// The index begins with one width byte per column (docs/format.md §3.4).
+pub const COLUMNS: usize = 10;
 pub const END_MAGIC: &[u8; 8] = b"BHTEND\x1a\n";
 
 /// Section numbers in the section table.
@@ -23,6 +24,15 @@ pub fn u32_at(b: &[u8], i: usize) -> u32 {
 
 pub fn u64_at(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
+}
+
+/// Where column `col` of row `r` is in an index section: rows follow the
+/// column widths, each row the sum of the widths long.
+pub fn cell(index: &[u8], r: usize, col: usize) -> std::ops::Range<usize> {
+    let widths: Vec<usize> = index[..COLUMNS].iter().map(|&w| usize::from(w)).collect();
+    let row_len: usize = widths.iter().sum();
+    let at = COLUMNS + r * row_len + widths[..col].iter().sum::<usize>();
+    at..at + widths[col]
 }
 
 pub fn varint(out: &mut Vec<u8>, mut v: u64) {
