@@ -193,16 +193,27 @@ impl RowLayout {
         }
     }
 
-    /// Decodes row number `r` from exactly `row_len()` bytes, or says which
-    /// value does not decode into a row.
+    /// Decodes row number `r` from the start of `b`, which holds at least
+    /// `row_len()` bytes (more is faster: whole 8-byte loads then serve
+    /// every column but the last few of the index), or says which value
+    /// does not decode into a row.
     pub(crate) fn get(&self, r: u32, b: &[u8]) -> Result<Row, &'static str> {
         let mut v = [0u64; COLUMNS];
         let mut at = 0;
         for (v, &w) in v.iter_mut().zip(&self.widths) {
             let w = usize::from(w);
-            let mut a = [0u8; 8];
-            a[..w].copy_from_slice(&b[at..at + w]);
-            *v = u64::from_le_bytes(a);
+            *v = match b.get(at..at + 8) {
+                Some(word) => {
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(word);
+                    u64::from_le_bytes(a) & (u64::MAX >> (64 - 8 * w))
+                }
+                None => {
+                    let mut a = [0u8; 8];
+                    a[..w].copy_from_slice(&b[at..at + w]);
+                    u64::from_le_bytes(a)
+                }
+            };
             at += w;
         }
         // Ids and flags are at most 4 bytes wide, so they fit a u32.

@@ -368,8 +368,9 @@ fn read_index(
     let mut rows: Vec<Row> = Vec::with_capacity(n as usize);
     let mut prev_end = 0u64;
     let mut open: Vec<u32> = Vec::new();
-    for (r, chunk) in body.chunks_exact(row_len).enumerate() {
+    for r in 0..body.len() / row_len {
         let at = offset + (COLUMNS + r * row_len) as u64;
+        let chunk = &body[r * row_len..];
         let r = r as u32;
         let bad = |what| Err(corrupt(Section::Index, at, what));
         let row = match layout.get(r, chunk) {
