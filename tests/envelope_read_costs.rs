@@ -136,3 +136,39 @@ fn queries_read_what_they_need() {
     );
     assert_eq!(s.file_len, file_len);
 }
+
+/// One root with `spans` children, each carrying a `payload`-byte field.
+fn flat(path: &std::path::Path, spans: u64, payload: usize) -> TraceReader {
+    let text = "x".repeat(payload);
+    let (layer, guard) = bhtrace::layer(path).unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let root = tracing::info_span!("batch", spans);
+        let _r = root.enter();
+        for i in 0..spans {
+            tracing::info_span!("op", i, text = text.as_str()).in_scope(|| {});
+        }
+    });
+    guard.finish().unwrap();
+    TraceReader::open(path).unwrap()
+}
+
+#[test]
+fn summary_reads_grow_with_spans_not_with_payload() {
+    let dir = TempDir::new("read_costs_scaling");
+    let light = flat(&dir.join("light.bht"), 1_000, 16);
+    let heavy = flat(&dir.join("heavy.bht"), 1_000, 8_192);
+    let more = flat(&dir.join("more.bht"), 10_000, 16);
+    let (_, l) = light.summary().unwrap();
+    let (_, h) = heavy.summary().unwrap();
+    let (_, m) = more.summary().unwrap();
+    // A file 100x heavier in payload: the summary reads about the same
+    // (index columns holding offsets and times may be a byte wider).
+    assert!(h.file_len > 100 * l.file_len, "{h:?} vs {l:?}");
+    assert!(
+        h.bytes_read < l.bytes_read + l.bytes_read / 2,
+        "heavy payload: {h:?} vs light: {l:?}"
+    );
+    // Ten times the spans: about ten times the bytes.
+    let ratio = m.bytes_read as f64 / l.bytes_read as f64;
+    assert!((7.0..=13.0).contains(&ratio), "{ratio}: {m:?} vs {l:?}");
+}

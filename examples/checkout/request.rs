@@ -1,23 +1,11 @@
-//! The demo: one realistic checkout request, traced through the real layer
-//! into `target/checkout.bht`, then read back by structure.
-//!
-//! ```text
-//! cargo run --release --example checkout
-//! ```
-//!
-//! The request crosses gateway, auth, cart, inventory, pricing, payment, db,
-//! cache and notification, about 270 spans carrying OTel-style attributes
-//! (http.*, the full SQL in db.statement, the user agent, baggage, and stack
-//! traces on errors); inventory checks run on worker threads. The demo then
-//! prints the summary and how much of the file each kind of question reads.
+//! The demo's checkout request, instrumented with `tracing` the way an
+//! OTel-minded service would be. Shared by the demo (`main.rs`) and the
+//! reader bench (`benches/reader.rs`), which traces the same request.
 
-use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
 
-use bhtrace::{SpanId, TraceReader};
 use tracing::{Span, error, info, info_span, warn};
-use tracing_subscriber::prelude::*;
 
 const USER_AGENT: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 \
     (KHTML, like Gecko) Version/17.5 Safari/605.1.15 ShopApp/4.12.0 (build 8812; channel stable)";
@@ -70,6 +58,14 @@ macro_rules! otel_span {
             $($fields)*
         )
     };
+}
+
+/// `f`, to run on another thread under this thread's subscriber, as an
+/// instrumented executor would carry it (the current subscriber is not
+/// always the global one: the reader bench scopes it).
+fn traced<T>(f: impl FnOnce() -> T + Send) -> impl FnOnce() -> T + Send {
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
+    move || tracing::dispatcher::with_default(&dispatch, f)
 }
 
 fn work(us: u64) {
@@ -286,13 +282,13 @@ fn inventory(items: &[(u64, &str)]) {
     thread::scope(|s| {
         for (w, chunk) in items.chunks(items.len().div_ceil(2)).enumerate() {
             let parent = parent.clone();
-            s.spawn(move || {
+            s.spawn(traced(move || {
                 let _p = parent.enter();
                 let warehouse = if w == 0 { "AMS-1" } else { "FRA-2" };
                 for (id, sku) in chunk {
                     check_stock(*id, sku, warehouse);
                 }
-            });
+            }));
         }
     });
 }
@@ -363,7 +359,7 @@ fn payment(order: &str, total: u64) {
     let _e = span.enter();
     // Fraud scoring runs on its own thread while the card is tokenised.
     let parent = Span::current();
-    let fraud = thread::spawn(move || {
+    let fraud = thread::spawn(traced(move || {
         let s = info_span!(
             parent: &parent,
             "payment.fraud_score",
@@ -383,7 +379,7 @@ fn payment(order: &str, total: u64) {
             900,
         );
         info!(fraud.score = 0.07, "scored");
-    });
+    }));
     {
         let s = otel_span!(
             "payment.tokenize",
@@ -446,7 +442,7 @@ fn notify(order: &str) {
     span.follows_from(&origin);
     let handle = {
         let span = span.clone();
-        thread::spawn(move || {
+        thread::spawn(traced(move || {
             let _e = span.enter();
             db_query(
                 "outbox",
@@ -459,7 +455,7 @@ fn notify(order: &str) {
                 template = "order-confirmed-v7",
                 "push token expired; email only"
             );
-        })
+        }))
     };
     let _ = handle.join();
 }
@@ -521,25 +517,8 @@ fn checkout(items: &[(u64, &str)]) {
     );
 }
 
-fn pct(s: &bhtrace::ReadStats) -> f64 {
-    100.0 * s.fraction()
-}
-
-fn main() -> Result<(), bhtrace::Error> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("checkout.bht");
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| bhtrace::Error::Io {
-            path: dir.to_owned(),
-            source: e,
-        })?;
-    }
-
-    // The one line an app adds (plus keeping the guard).
-    let (layer, guard) = bhtrace::Builder::new(&path).service_name("shop").build()?;
-    tracing_subscriber::registry().with(layer).init();
-
+/// Runs one checkout of 25 items through whatever subscriber is current.
+pub fn run() {
     let skus = [
         "SKU-RED-MUG",
         "SKU-BLUE-TEE",
@@ -549,124 +528,4 @@ fn main() -> Result<(), bhtrace::Error> {
     ];
     let items: Vec<(u64, &str)> = (1..=25).map(|i| (i, skus[(i % 5) as usize])).collect();
     checkout(&items);
-
-    let done = guard.finish()?;
-    let conv = done.convert.clone().unwrap_or_default();
-    println!(
-        "wrote {} ({} spans, {} events, {} bytes: {} of structure, {} B of payload per span)\n",
-        done.envelope.display(),
-        conv.spans,
-        conv.events,
-        conv.envelope_bytes,
-        conv.structure_bytes,
-        conv.payload_bytes / u64::from(conv.spans.max(1)),
-    );
-
-    let trace = TraceReader::open(&path)?;
-    let (summary, s_stats) = trace.summary()?;
-    println!(
-        "summary (index only: {:.1}% of the file read)",
-        pct(&s_stats)
-    );
-    println!(
-        "  {:<14} {:>6} {:>12} {:>12} {:>12} {:>7}",
-        "service", "spans", "total ms", "self ms", "busy ms", "errors"
-    );
-    for s in &summary.services {
-        println!(
-            "  {:<14} {:>6} {:>12.3} {:>12.3} {:>12.3} {:>7}",
-            s.service,
-            s.spans,
-            s.total_ns as f64 / 1e6,
-            s.self_ns as f64 / 1e6,
-            s.busy_ns as f64 / 1e6,
-            s.errors
-        );
-    }
-    println!(
-        "\ncritical path of the slowest request ({} segments), the spans that own most of it:",
-        summary.critical_path.len()
-    );
-    let mut owned: Vec<(SpanId, u64)> = Vec::new();
-    for seg in &summary.critical_path {
-        match owned.iter_mut().find(|(id, _)| *id == seg.span) {
-            Some((_, ns)) => *ns += seg.end_ns - seg.start_ns,
-            None => owned.push((seg.span, seg.end_ns - seg.start_ns)),
-        }
-    }
-    owned.sort_by_key(|&(_, ns)| std::cmp::Reverse(ns));
-    for (id, ns) in owned.iter().take(8) {
-        let info = trace.info(*id)?;
-        println!(
-            "  {:>9.3} ms  {:<24} {:<12} [{}]",
-            *ns as f64 / 1e6,
-            info.name,
-            info.service,
-            id
-        );
-    }
-    println!("\nslowest spans:");
-    for info in summary.slowest.iter().take(5) {
-        println!(
-            "  {:>9.3} ms  {:<24} {:<12} [{}]",
-            info.duration_ns() as f64 / 1e6,
-            info.name,
-            info.service,
-            info.id
-        );
-    }
-
-    // A typical drill-in: the payment branch.
-    let payment = trace
-        .spans_named("payment.charge")
-        .0
-        .first()
-        .map(|s| s.id)
-        .unwrap_or(SpanId(0));
-    let (_, cp_stats) = trace.critical_path()?;
-    let (sub, sub_stats) = trace.subtree(payment)?;
-    let (db, db_stats) = trace.service("db")?;
-    let (all, full_stats) = trace.full()?;
-
-    println!("\n| reading | % of file read | vs full |");
-    println!("|---|---|---|");
-    let full_bytes = full_stats.bytes_read as f64;
-    let row = |name: String, s: &bhtrace::ReadStats, target: Option<f64>| {
-        let verdict = match target {
-            Some(t) if pct(s) <= t => format!(" (target ≤ {t}%: met)"),
-            Some(t) => format!(" (target ≤ {t}%: NOT met)"),
-            None => String::new(),
-        };
-        println!(
-            "| {name} | {:.1}%{verdict} | {:.1}x less |",
-            pct(s),
-            full_bytes / s.bytes_read.max(1) as f64
-        );
-    };
-    row(
-        "summary() — per-service + critical path + slowest".into(),
-        &s_stats,
-        Some(5.0),
-    );
-    row(
-        "critical_path() — the latency chain".into(),
-        &cp_stats,
-        Some(5.0),
-    );
-    row(
-        format!("subtree(payment.charge) — {} spans", sub.len()),
-        &sub_stats,
-        Some(6.0),
-    );
-    row(
-        format!("service(\"db\") — {} spans", db.len()),
-        &db_stats,
-        Some(15.0),
-    );
-    row(
-        format!("full() — {} spans", all.spans.len()),
-        &full_stats,
-        None,
-    );
-    Ok(())
 }
