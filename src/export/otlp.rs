@@ -41,6 +41,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -250,15 +251,15 @@ fn otlp_span(reader: &TraceReader, ids: &Ids, span: &Span) -> OtlpSpan {
     let mut attributes: Vec<KeyValue> = span
         .fields
         .iter()
-        .filter(|(k, _)| !OTEL_FIELDS.contains(&k.as_str()))
+        .filter(|(k, _)| !OTEL_FIELDS.contains(&&**k))
         .map(|(k, v)| kv(k, any_value(v)))
         .collect();
     attributes.push(kv(
         "code.namespace",
-        AnyValue::StringValue(info.target.clone()),
+        AnyValue::StringValue(info.target.to_string()),
     ));
     if let Some(file) = &info.file {
-        attributes.push(kv("code.filepath", AnyValue::StringValue(file.clone())));
+        attributes.push(kv("code.filepath", AnyValue::StringValue(file.to_string())));
     }
     if let Some(line) = info.line {
         attributes.push(kv("code.lineno", AnyValue::IntValue(line.to_string())));
@@ -281,11 +282,11 @@ fn otlp_span(reader: &TraceReader, ids: &Ids, span: &Span) -> OtlpSpan {
             let mut attributes: Vec<KeyValue> = e
                 .fields
                 .iter()
-                .filter(|(k, _)| k != "message")
+                .filter(|(k, _)| &**k != "message")
                 .map(|(k, v)| kv(k, any_value(v)))
                 .collect();
             attributes.push(kv("level", AnyValue::StringValue(e.level.to_string())));
-            attributes.push(kv("target", AnyValue::StringValue(e.target.clone())));
+            attributes.push(kv("target", AnyValue::StringValue(e.target.to_string())));
             OtlpEvent {
                 time_unix_nano: ids.unix(e.t_ns),
                 name: e.message().unwrap_or(&e.name).to_owned(),
@@ -408,7 +409,7 @@ fn write_lines(
 /// Spans serialized per service, waiting to be written as one line.
 struct Lines<'r, W> {
     out: Counting<W>,
-    by_service: BTreeMap<String, Vec<u8>>,
+    by_service: BTreeMap<Arc<str>, Vec<u8>>,
     buffered: usize,
     written: u64,
     reader: &'r TraceReader,
@@ -432,7 +433,7 @@ impl<W: Write> Lines<'_, W> {
             first = false;
             let resource = serde_json::json!({
                 "attributes": [
-                    kv("service.name", AnyValue::StringValue(service.clone())),
+                    kv("service.name", AnyValue::StringValue(service.to_string())),
                     kv("process.pid", AnyValue::IntValue(process.pid.to_string())),
                     kv("process.executable.path", AnyValue::StringValue(process.executable.clone())),
                     kv("telemetry.sdk.name", AnyValue::StringValue("bhtrace".into())),

@@ -70,7 +70,7 @@ fn ancestors(input: &Input, id: SpanId) -> anyhow::Result<Vec<String>> {
     let mut cur = input.check(input.reader.info(id))?.parent;
     while let Some(p) = cur {
         let info = input.check(input.reader.info(p))?;
-        names.push(info.name);
+        names.push(info.name.to_string());
         // Parents precede children: the walk always moves up.
         cur = info.parent.filter(|&q| q < p);
     }
@@ -82,7 +82,7 @@ fn ancestors(input: &Input, id: SpanId) -> anyhow::Result<Vec<String>> {
 fn collect(input: &Input, args: &Args, root: SpanId, lines: &mut Vec<Line>) -> anyhow::Result<()> {
     let (spans, _) = input.check(input.reader.subtree(root))?;
     let prefix = ancestors(input, root)?;
-    let names: Vec<&str> = spans.iter().map(|s| s.info.name.as_str()).collect();
+    let names: Vec<&str> = spans.iter().map(|s| &*s.info.name).collect();
     let base = root.index();
     for span in &spans {
         let mut kept = span.events.iter().filter(|e| args.keep(e)).peekable();

@@ -195,8 +195,8 @@ fn print_line(
         _ => format!("{}├─ ", node.prefix),
     };
     // The service, when it is not the parent's.
-    let parent_service = parent.map(|p| p.service.as_str());
-    let service = if parent_service == Some(info.service.as_str()) {
+    let parent_service = parent.map(|p| &*p.service);
+    let service = if parent_service == Some(&*info.service) {
         String::new()
     } else {
         format!(" {}", out.paint(Style::Cyan, format!("[{}]", info.service)))
