@@ -7,16 +7,18 @@
 //! every span, event and record. Crafted files whose spans and fields all
 //! name one 20 kB string check it, with every allocation counted:
 //!
-//! - an envelope of 3000 top-level spans, through every query that builds
-//!   answers (`infos`, `full`, `subtree`, `service`, `roots`, `slowest`,
-//!   `spans_named`, `summary`) and every export;
+//! - a flat envelope (3000 top-level spans), a tree (one root, 1000
+//!   children, each with a long-named field and an event carrying it) and
+//!   a chain (100 spans nested in one another), through every query that
+//!   builds answers (`infos`, `full`, `subtree`, `service`, `roots`,
+//!   `slowest`, `spans_named`, `summary`) and every export;
 //! - a journal whose 3000 events carry one 20 kB field name, through
 //!   `read_journal`.
 //!
 //! Each peak must stay within 32 × the file's length + 64 KiB. The OTLP
-//! export also holds up to one output line (4 MiB of spans before it
-//! writes one between top-level trees, here single spans: at most 16 MiB
-//! with its buffers' growth), so its bound has that constant added.
+//! export also holds up to one output line (8 MiB of spans before it
+//! writes one, whatever the input: at most 16 MiB with its buffers'
+//! growth), so its bound has that constant added.
 //!
 //! `cargo test --test reliability_alloc_amplification -- --nocapture`
 //! prints the figures.
@@ -144,6 +146,29 @@ fn rows_naming_one_long_string_do_not_multiply_memory() {
         }
     });
     check_reader("flat", flat, &mut failures);
+
+    // Children that also share a long field name, set at creation, by a
+    // record and by an event.
+    let tree = crafted("reliability-alloc-tree", &[b"query", b"long_field"], || {
+        tracing::info_span!("root").in_scope(|| {
+            for i in 0..1_000u64 {
+                let span = tracing::info_span!("query", long_field = i);
+                span.record("long_field", i + 1);
+                span.in_scope(|| tracing::info!(long_field = i, "event"));
+            }
+        })
+    });
+    check_reader("tree", tree, &mut failures);
+
+    // Stacks of the long name: the folded export's stacks, the OTLP
+    // export's one tree.
+    fn nest(depth: u32) {
+        if depth > 0 {
+            tracing::info_span!("query").in_scope(|| nest(depth - 1));
+        }
+    }
+    let chain = crafted("reliability-alloc-chain", &[b"query"], || nest(100));
+    check_reader("chain", chain, &mut failures);
 
     // The journal reader alike: each decoded record's fields carry their
     // names, shared with the callsite: one 20 kB field name, 3000 events.
