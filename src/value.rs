@@ -6,6 +6,7 @@
 //! type tag and the value. See `docs/format.md`, "Field lists".
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use crate::codec::{Cursor, unzigzag};
 use crate::error::Error;
@@ -178,6 +179,30 @@ pub(crate) fn get_fields<'a>(
         f(idx, v)?;
     }
     Ok(())
+}
+
+/// The name readers give field `idx` when its callsite declares no such
+/// field: `field#<idx>`. The 256 names are made once per process and shared,
+/// so a file full of undeclared fields costs no allocation per field.
+pub(crate) fn unnamed_field(idx: u8) -> Arc<str> {
+    static NAMES: OnceLock<Vec<Arc<str>>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        (0..=u8::MAX)
+            .map(|i| Arc::from(format!("field#{i}")))
+            .collect()
+    });
+    names
+        .get(usize::from(idx))
+        .map_or_else(|| Arc::from(format!("field#{idx}")), Arc::clone)
+}
+
+/// How many fields the list at `c` claims, capped by what its bytes can
+/// hold (a field takes at least two): a safe capacity for its decoded form,
+/// so a one-field list costs one slot, not `Vec`'s first growth of four.
+pub(crate) fn field_count_hint(c: &Cursor<'_>) -> usize {
+    let mut peek = c.clone();
+    peek.u8()
+        .map_or(0, |n| usize::from(n).min(peek.remaining() / 2))
 }
 
 /// Skips a field list, validating it.

@@ -62,7 +62,7 @@ fn composes_with_fmt_and_env_filter() {
     let trace = TraceReader::open(&path).unwrap();
     core_support::check_well_formed(&trace);
     let (all, _) = trace.full().unwrap();
-    let names: Vec<&str> = all.spans.iter().map(|s| s.info.name.as_str()).collect();
+    let names: Vec<&str> = all.spans.iter().map(|s| &*s.info.name).collect();
     assert_eq!(names, ["request", "query", "under_noisy"]);
     assert_eq!(all.spans[1].info.parent, Some(SpanId(0)));
     assert_eq!(all.spans[1].info.level, bhtrace::Level::DEBUG);

@@ -67,8 +67,8 @@ fn spans_in_a_loop_get_distinct_numbers_and_correct_parents() {
             } => {
                 assert!(numbers.insert(*span), "span number {span} used twice");
                 let i = match fields.first() {
-                    Some((n, Value::U64(i))) if n == "i" => Some(*i),
-                    Some((n, Value::I64(i))) if n == "i" => Some(*i as u64),
+                    Some((n, Value::U64(i))) if &**n == "i" => Some(*i),
+                    Some((n, Value::I64(i))) if &**n == "i" => Some(*i as u64),
                     _ => None,
                 };
                 match callsite_name[callsite].as_str() {
@@ -99,13 +99,13 @@ fn spans_in_a_loop_get_distinct_numbers_and_correct_parents() {
     let (all, _) = trace.full().unwrap();
     for (k, item) in items.iter().enumerate() {
         let span = &all.spans[item.index()];
-        assert_eq!(span.info.name, "item");
+        assert_eq!(&*span.info.name, "item");
         let i = span.field("i").and_then(Value::as_i128).unwrap();
         assert_eq!(i, k as i128, "items in creation order");
         let kids = trace.children(*item).unwrap();
         assert_eq!(kids.len(), 1);
         let step = &all.spans[kids[0].index()];
-        assert_eq!(step.info.name, "step");
+        assert_eq!(&*step.info.name, "step");
         assert_eq!(step.field("i").and_then(Value::as_i128), Some(i));
         assert_eq!(step.events.len(), 1);
         assert_eq!(step.events[0].field("i").and_then(Value::as_i128), Some(i));

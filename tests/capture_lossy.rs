@@ -74,7 +74,7 @@ fn lossy_mode_counts_every_record_written_or_dropped() {
         match r {
             Record::Event { fields, .. } => {
                 events += 1;
-                let get = |name: &str| match fields.iter().find(|(n, _)| n == name) {
+                let get = |name: &str| match fields.iter().find(|(n, _)| &**n == name) {
                     Some((_, Value::U64(v))) => *v,
                     other => panic!("field {name}: {other:?}"),
                 };

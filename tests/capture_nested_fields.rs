@@ -6,6 +6,7 @@ mod core_support;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use bhtrace::Value;
 use bhtrace::journal::{JournalReader, Record, read_journal};
@@ -35,7 +36,7 @@ impl std::error::Error for Failure {
 }
 
 /// A span's number, parent number and fields, as its NEW_SPAN record says.
-type NewSpan = (u64, Option<u64>, Vec<(String, Value)>);
+type NewSpan = (u64, Option<u64>, Vec<(Arc<str>, Value)>);
 
 fn s(v: &str) -> Value {
     Value::Str(v.to_owned())
@@ -92,7 +93,7 @@ fn nested_spans_with_fields_round_trip_through_the_journal() {
     assert!(process.wall_start_unix_ns > 0);
 
     // Definitions come before every record that refers to them.
-    let mut callsites: HashMap<u32, (String, bool, Vec<String>)> = HashMap::new();
+    let mut callsites: HashMap<u32, (String, bool, Vec<Arc<str>>)> = HashMap::new();
     let mut threads: HashMap<u32, Option<String>> = HashMap::new();
     let mut spans: HashMap<String, NewSpan> = HashMap::new();
     let mut by_number: HashMap<u64, String> = HashMap::new();
@@ -165,8 +166,8 @@ fn nested_spans_with_fields_round_trip_through_the_journal() {
                 let (_, is_span, names) = callsites.get(callsite).expect("callsite defined first");
                 assert!(!is_span);
                 assert!(threads.contains_key(thread), "thread defined first");
-                let recorded: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
-                let declared: Vec<&str> = names.iter().map(String::as_str).collect();
+                let recorded: Vec<&str> = fields.iter().map(|(n, _)| &**n).collect();
+                let declared: Vec<&str> = names.iter().map(|n| &**n).collect();
                 assert_eq!(recorded, declared, "event fields in declaration order");
                 events.push((*parent, *t_ns, fields.clone()));
             }
@@ -209,22 +210,22 @@ fn nested_spans_with_fields_round_trip_through_the_journal() {
     assert_eq!(
         outer_fields,
         vec![
-            ("b".to_owned(), Value::Bool(true)),
-            ("i".to_owned(), Value::I64(-7)),
-            ("u".to_owned(), Value::U64(7)),
-            ("big".to_owned(), Value::I128(i128::MIN)),
-            ("ubig".to_owned(), Value::U128(u128::MAX)),
-            ("f".to_owned(), Value::F64(1.5)),
-            ("s".to_owned(), s("hello")),
-            ("bytes".to_owned(), Value::Bytes(vec![0, 0xff])),
-            ("dbg".to_owned(), s("[1, 2]")),
-            ("disp".to_owned(), s("shown")),
-            ("err".to_owned(), s("write failed: disk full")),
+            (Arc::from("b"), Value::Bool(true)),
+            (Arc::from("i"), Value::I64(-7)),
+            (Arc::from("u"), Value::U64(7)),
+            (Arc::from("big"), Value::I128(i128::MIN)),
+            (Arc::from("ubig"), Value::U128(u128::MAX)),
+            (Arc::from("f"), Value::F64(1.5)),
+            (Arc::from("s"), s("hello")),
+            (Arc::from("bytes"), Value::Bytes(vec![0, 0xff])),
+            (Arc::from("dbg"), s("[1, 2]")),
+            (Arc::from("disp"), s("shown")),
+            (Arc::from("err"), s("write failed: disk full")),
         ]
     );
-    assert_eq!(middle_fields, vec![("depth".to_owned(), Value::U64(2))]);
+    assert_eq!(middle_fields, vec![(Arc::from("depth"), Value::U64(2))]);
     // An `Empty` field is declared but not recorded.
-    assert_eq!(inner_fields, vec![("depth".to_owned(), Value::U64(3))]);
+    assert_eq!(inner_fields, vec![(Arc::from("depth"), Value::U64(3))]);
 
     assert_eq!(events.len(), 2);
     let (p, _, f) = &events[0];
@@ -232,8 +233,8 @@ fn nested_spans_with_fields_round_trip_through_the_journal() {
     assert_eq!(
         f,
         &vec![
-            ("message".to_owned(), s("in inner 42")),
-            ("k".to_owned(), Value::I64(1))
+            (Arc::from("message"), s("in inner 42")),
+            (Arc::from("k"), Value::I64(1))
         ]
     );
     let (p, _, f) = &events[1];
@@ -245,8 +246,8 @@ fn nested_spans_with_fields_round_trip_through_the_journal() {
     assert_eq!(
         f,
         &vec![
-            ("message".to_owned(), s("explicit parent")),
-            ("explicit".to_owned(), Value::Bool(true))
+            (Arc::from("message"), s("explicit parent")),
+            (Arc::from("explicit"), Value::Bool(true))
         ]
     );
 
@@ -276,7 +277,7 @@ fn nested_spans_with_fields_round_trip_through_the_journal() {
     // The envelope made from the same journal says the same.
     let trace = bhtrace::TraceReader::open(&path).unwrap();
     let (all, _) = trace.full().unwrap();
-    let names: Vec<&str> = all.spans.iter().map(|s| s.info.name.as_str()).collect();
+    let names: Vec<&str> = all.spans.iter().map(|s| &*s.info.name).collect();
     assert_eq!(names, ["outer", "middle", "inner"]);
     assert_eq!(all.spans[0].fields, outer_fields);
     assert_eq!(all.spans[1].info.parent, Some(bhtrace::SpanId(0)));

@@ -79,7 +79,7 @@ fn hidden_middle_span_attaches_child_to_nearest_recorded_ancestor() {
     let trace = TraceReader::open(&path).unwrap();
     core_support::check_well_formed(&trace);
     let (infos, _) = trace.infos();
-    let names: Vec<&str> = infos.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = infos.iter().map(|s| &*s.name).collect();
     assert_eq!(
         names,
         [

@@ -6,14 +6,16 @@
 
 mod core_support;
 
+use std::sync::Arc;
+
 use bhtrace::journal::{Record, read_journal};
 use bhtrace::{TraceReader, Value};
 use core_support::{TempDir, on_thread};
 use tracing::field::Empty;
 use tracing_subscriber::prelude::*;
 
-fn field(name: &str, v: impl Into<Value>) -> (String, Value) {
-    (name.to_owned(), v.into())
+fn field(name: &str, v: impl Into<Value>) -> (Arc<str>, Value) {
+    (Arc::from(name), v.into())
 }
 
 #[test]
@@ -104,7 +106,7 @@ fn span_record_after_creation() {
             .unwrap()
     };
     let local_no = number_of("local");
-    let recorded: Vec<&Vec<(String, Value)>> = records
+    let recorded: Vec<&Vec<(Arc<str>, Value)>> = records
         .iter()
         .filter_map(|r| match r {
             Record::Record { span, fields } if *span == local_no => Some(fields),
@@ -137,7 +139,7 @@ fn span_record_after_creation() {
     // The envelope: latest values, in order of first appearance.
     let trace = TraceReader::open(&path).unwrap();
     let (all, _) = trace.full().unwrap();
-    let span = |name: &str| all.spans.iter().find(|s| s.info.name == name).unwrap();
+    let span = |name: &str| all.spans.iter().find(|s| &*s.info.name == name).unwrap();
 
     let local = span("local");
     assert_eq!(
@@ -148,7 +150,7 @@ fn span_record_after_creation() {
             field("service", "payments")
         ]
     );
-    assert_eq!(local.info.service, "payments");
+    assert_eq!(&*local.info.service, "payments");
     assert!(!local.info.error);
     assert!(!span("cleared").info.error, "error = false is not an error");
     assert_eq!(span("cleared").fields, vec![field("error", false)]);
@@ -167,15 +169,15 @@ fn span_record_after_creation() {
         ],
         "a record made after creation wins, whatever order the journal holds them in"
     );
-    assert_eq!(moved.info.service, "ledger", "the last service recorded");
+    assert_eq!(&*moved.info.service, "ledger", "the last service recorded");
     assert!(moved.info.error);
 
     let (payments, _) = trace.service("payments").unwrap();
     assert_eq!(payments.len(), 1);
-    assert_eq!(payments[0].info.name, "local");
+    assert_eq!(&*payments[0].info.name, "local");
     let (ledger, _) = trace.service("ledger").unwrap();
     assert_eq!(ledger.len(), 1);
-    assert_eq!(ledger[0].info.name, "moved");
+    assert_eq!(&*ledger[0].info.name, "moved");
     for replaced in ["edge", "billing"] {
         let (spans, _) = trace.service(replaced).unwrap();
         assert!(

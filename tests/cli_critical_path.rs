@@ -19,7 +19,7 @@ fn critical_path_json_is_the_readers_path() {
         assert_eq!(got["id"], seg.span.0);
         assert_eq!(got["start_ns"], seg.start_ns);
         assert_eq!(got["end_ns"], seg.end_ns);
-        assert_eq!(got["name"], reader.info(seg.span).unwrap().name.as_str());
+        assert_eq!(got["name"], &*reader.info(seg.span).unwrap().name);
     }
     // The segments tile the slowest root: request.
     let root = reader.info(bhtrace::SpanId(0)).unwrap();

@@ -39,7 +39,7 @@ fn summary_json_matches_the_reader() {
     let services = json["services"].as_array().unwrap();
     assert_eq!(services.len(), want.services.len());
     for (got, want) in services.iter().zip(&want.services) {
-        assert_eq!(got["service"], want.service.as_str());
+        assert_eq!(got["service"], &*want.service);
         assert_eq!(got["spans"], want.spans);
         assert_eq!(got["total_ns"], want.total_ns);
         assert_eq!(got["self_ns"], want.self_ns);
@@ -54,8 +54,8 @@ fn summary_json_matches_the_reader() {
     for (got, seg) in path.iter().zip(&want.critical_path) {
         let info = reader.info(seg.span).unwrap();
         assert_eq!(got["id"], seg.span.0);
-        assert_eq!(got["name"], info.name.as_str());
-        assert_eq!(got["service"], info.service.as_str());
+        assert_eq!(got["name"], &*info.name);
+        assert_eq!(got["service"], &*info.service);
         assert_eq!(got["start_ns"], seg.start_ns);
         assert_eq!(got["end_ns"], seg.end_ns);
     }

@@ -136,7 +136,7 @@ fn sigkilled_process_leaves_a_readable_journal() {
     let (roots, _) = trace.roots();
     assert_eq!(roots.len(), 1, "{roots:?}");
     let service = &roots[0];
-    assert_eq!(service.name, "service_loop");
+    assert_eq!(&*service.name, "service_loop");
     assert!(service.incomplete);
     assert_eq!(
         service.end_ns, h.end_ns,
@@ -166,13 +166,13 @@ fn sigkilled_process_leaves_a_readable_journal() {
         assert!(
             spans
                 .iter()
-                .all(|s| s.info.service == name || s.info.target.starts_with(name))
+                .all(|s| &*s.info.service == name || s.info.target.starts_with(name))
         );
     }
     let (db, _) = trace.service("db").unwrap();
-    assert!(db.len() > 2_000 && db.iter().all(|s| s.info.name == "query"));
+    assert!(db.len() > 2_000 && db.iter().all(|s| &*s.info.name == "query"));
     let (api, _) = trace.service("api").unwrap();
-    assert!(api.iter().all(|s| s.info.name == "request"));
+    assert!(api.iter().all(|s| &*s.info.name == "request"));
     assert_eq!(api.len() + db.len() + 1, trace.len());
     trace.verify().unwrap();
     for s in &full.spans {

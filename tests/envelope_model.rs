@@ -612,11 +612,19 @@ fn node_of(span: &bhtrace::Span) -> usize {
     }
 }
 
+/// Fields with their (shared) names as owned strings, as the model has them.
+fn owned(fields: &[(std::sync::Arc<str>, Value)]) -> Vec<(String, Value)> {
+    fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
 fn as_model(e: &EventData) -> ModelEvent {
     ModelEvent {
-        target: e.target.clone(),
+        target: e.target.to_string(),
         level: e.level,
-        fields: e.fields.clone(),
+        fields: owned(&e.fields),
     }
 }
 
@@ -642,8 +650,8 @@ fn check(p: &Program, path: &std::path::Path) -> Result<(), TestCaseError> {
         let id = node_of(span);
         let want = &m.spans[&id];
         let info = &span.info;
-        prop_assert_eq!(&info.name, want.name, "node {}", id);
-        prop_assert_eq!(&info.target, want.target, "node {}", id);
+        prop_assert_eq!(&*info.name, want.name, "node {}", id);
+        prop_assert_eq!(&*info.target, want.target, "node {}", id);
         prop_assert_eq!(Some(info.level), want.level, "node {}", id);
         prop_assert_eq!(
             info.parent.map(|p| node_ids[p.index()]),
@@ -652,8 +660,18 @@ fn check(p: &Program, path: &std::path::Path) -> Result<(), TestCaseError> {
             id
         );
         prop_assert!(!info.parent_lost, "node {}", id);
-        prop_assert_eq!(&span.fields, &want.fields, "fields of node {}", id);
-        prop_assert_eq!(&info.service, &want.service, "service of node {}", id);
+        prop_assert_eq!(
+            owned(&span.fields),
+            want.fields.clone(),
+            "fields of node {}",
+            id
+        );
+        prop_assert_eq!(
+            &*info.service,
+            want.service.as_str(),
+            "service of node {}",
+            id
+        );
         prop_assert_eq!(info.error, want.error, "error flag of node {}", id);
         let events: Vec<ModelEvent> = span.events.iter().map(as_model).collect();
         prop_assert_eq!(&events, &want.events, "events of node {}", id);

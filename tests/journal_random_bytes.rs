@@ -510,7 +510,7 @@ fn records_before_their_callsite_definition_are_orphans() {
         "the early creation's fields are not the span's"
     );
     assert_eq!(
-        span.info.service, "db::pool",
+        &*span.info.service, "db::pool",
         "the early `service` value is not applied"
     );
     assert_eq!((span.info.start_ns, span.info.end_ns), (7, 9));

@@ -79,11 +79,11 @@ fn run(dir: &TempDir, mode: &str) -> (Vec<u64>, Vec<u64>) {
     let (mut main, mut doomed) = (Vec::new(), Vec::new());
     for r in &records {
         if let Record::Event { fields, .. } = r {
-            let i = match fields.iter().find(|(n, _)| n == "i") {
+            let i = match fields.iter().find(|(n, _)| &**n == "i") {
                 Some((_, Value::U64(i))) => *i,
                 other => panic!("field i: {other:?}"),
             };
-            match fields.iter().find(|(n, _)| n == "message") {
+            match fields.iter().find(|(n, _)| &**n == "message") {
                 Some((_, v)) if v.as_str() == Some("main") => main.push(i),
                 Some((_, v)) if v.as_str() == Some("doomed") => doomed.push(i),
                 other => panic!("message: {other:?}"),
@@ -118,7 +118,12 @@ fn flush_on_panic_saves_the_records_before_an_abort() {
     let recovered = dir.join("recovered.bht");
     bhtrace::recover(dir.join("h.bhtj"), &recovered).expect("recover");
     let trace = answer_every_query(&recovered);
-    let names: Vec<String> = trace.infos().0.into_iter().map(|s| s.name).collect();
+    let names: Vec<String> = trace
+        .infos()
+        .0
+        .into_iter()
+        .map(|s| s.name.to_string())
+        .collect();
     assert_eq!(names, ["main_work", "doomed_work"]);
     assert_eq!(
         trace.header().incomplete_spans,

@@ -83,7 +83,7 @@ fn a_panic_inside_a_record_does_not_deadlock_the_hook() {
         .iter()
         .filter(|r| {
             matches!(r, Record::Event { fields, .. }
-                if fields.iter().any(|(n, v)| n == "message" && v.as_str() == Some("main")))
+                if fields.iter().any(|(n, v)| &**n == "message" && v.as_str() == Some("main")))
         })
         .count() as u64;
     assert_eq!(
@@ -94,7 +94,7 @@ fn a_panic_inside_a_record_does_not_deadlock_the_hook() {
         !records
             .iter()
             .any(|r| matches!(r, Record::Event { fields, .. }
-            if fields.iter().any(|(n, _)| n == "bomb"))),
+            if fields.iter().any(|(n, _)| &**n == "bomb"))),
         "the half-encoded event must not reach the journal"
     );
 }

@@ -71,7 +71,7 @@ fn a_panic_that_unwinds_still_writes_the_envelope() {
     assert_eq!(roots.len(), 1);
     // `_j` and `job` are dropped by the unwinding before the guard is: the
     // span is closed, not cut off.
-    assert_eq!(roots[0].name, "job");
+    assert_eq!(&*roots[0].name, "job");
     assert!(!roots[0].incomplete, "{:?}", roots[0]);
     assert!(roots[0].error, "the ERROR event marks the span");
     let (span, _) = trace.span(roots[0].id).unwrap();

@@ -14,6 +14,7 @@ mod core_support;
 mod reliability_support;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bhtrace::{TraceReader, Value};
@@ -104,8 +105,8 @@ fn run_program(t: u64, ops: &[Op]) -> Expected {
     exp
 }
 
-fn uid_of(fields: &[(String, Value)]) -> Option<u64> {
-    fields.iter().find_map(|(n, v)| match (n.as_str(), v) {
+fn uid_of(fields: &[(Arc<str>, Value)]) -> Option<u64> {
+    fields.iter().find_map(|(n, v)| match (&**n, v) {
         ("uid", Value::U64(u)) => Some(*u),
         _ => None,
     })
@@ -158,7 +159,7 @@ fn check(programs: Vec<Vec<Op>>) {
     let mut event_parent = HashMap::new();
     for s in &full.spans {
         let Some(u) = uid_of(&s.fields) else {
-            assert_eq!(s.info.name, "churn");
+            assert_eq!(&*s.info.name, "churn");
             continue;
         };
         let parent = s

@@ -71,7 +71,7 @@ fn process_exit_leaves_a_journal_complete_up_to_the_last_flush() {
     let events: Vec<u64> = records
         .iter()
         .filter_map(|r| match r {
-            Record::Event { fields, .. } => match fields.iter().find(|(n, _)| n == "i") {
+            Record::Event { fields, .. } => match fields.iter().find(|(n, _)| &**n == "i") {
                 Some((_, Value::U64(i))) => Some(*i),
                 other => panic!("event field i: {other:?}"),
             },

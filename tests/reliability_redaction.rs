@@ -74,18 +74,26 @@ fn redacted_fields_reach_no_file_and_no_export() {
     let trace = TraceReader::open(&path).unwrap();
     let (full, _) = trace.full().unwrap();
     let red = Value::Str("[redacted]".into());
-    let login = full.spans.iter().find(|s| s.info.name == "login").unwrap();
+    let login = full
+        .spans
+        .iter()
+        .find(|s| &*s.info.name == "login")
+        .unwrap();
     assert_eq!(login.field("password"), Some(&red));
     assert_eq!(login.field("credentials"), Some(&red));
     assert_eq!(login.field("user"), Some(&Value::Str("ada".into())));
-    assert_eq!(login.info.service, "auth");
+    assert_eq!(&*login.info.service, "auth");
     assert_eq!(login.events[0].field("authorization"), Some(&red));
     assert_eq!(
         login.events[0].field("path"),
         Some(&Value::Str("/login".into()))
     );
     assert_eq!(login.events[1].field("password"), Some(&red));
-    let change = full.spans.iter().find(|s| s.info.name == "change").unwrap();
+    let change = full
+        .spans
+        .iter()
+        .find(|s| &*s.info.name == "change")
+        .unwrap();
     assert_eq!(change.field("password"), Some(&red));
 
     // No export holds one.

@@ -107,10 +107,10 @@ struct Kill {
     torn: bool,
 }
 
-fn u64_field(fields: &[(String, Value)], name: &str) -> Option<u64> {
+fn u64_field(fields: &[(Arc<str>, Value)], name: &str) -> Option<u64> {
     fields
         .iter()
-        .find(|(n, _)| n == name)
+        .find(|(n, _)| &**n == name)
         .and_then(|(_, v)| match v {
             Value::U64(x) => Some(*x),
             Value::I64(x) => u64::try_from(*x).ok(),
@@ -205,7 +205,7 @@ fn kill_once(rng: &mut Rng, k: usize, max_ms: u64) -> Kill {
     assert_eq!(h.records_dropped, 0, "lossless mode drops nothing");
     let (roots, _) = trace.roots();
     assert_eq!(roots.len() as u64, THREADS, "one worker span per thread");
-    assert!(roots.iter().all(|r| r.name == "worker" && r.incomplete));
+    assert!(roots.iter().all(|r| &*r.name == "worker" && r.incomplete));
     let requests = trace.spans_named("request").0;
     let recovered_iters: u64 = next_i.iter().sum();
     assert!(

@@ -79,7 +79,7 @@ fn a_span_handed_between_threads_stays_one_span() {
     let named = |name: &str| {
         full.spans
             .iter()
-            .find(|s| s.info.name == name)
+            .find(|s| &*s.info.name == name)
             .unwrap_or_else(|| panic!("span {name}"))
     };
     let (root, handed, child, shared) = (

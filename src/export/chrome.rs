@@ -170,7 +170,10 @@ fn span_args(span: &Span) -> Map<String, J> {
     let info = &span.info;
     let mut args = json_fields(&span.fields, &[]);
     args.insert("bhtrace.id".into(), J::from(info.id.0));
-    args.insert("bhtrace.service".into(), J::String(info.service.clone()));
+    args.insert(
+        "bhtrace.service".into(),
+        J::String(info.service.to_string()),
+    );
     if info.error {
         args.insert("bhtrace.error".into(), J::Bool(true));
     }

@@ -33,6 +33,7 @@ pub use folded::write_folded;
 pub use otlp::write_otlp;
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use crate::{Error, ReadStats, Span, SpanId, SpanInfo, TraceReader, Value};
 
@@ -124,13 +125,13 @@ pub fn json_value(v: &Value) -> serde_json::Value {
 
 /// Fields as a JSON object, in recorded order, leaving out `skip`.
 pub(crate) fn json_fields(
-    fields: &[(String, Value)],
+    fields: &[(Arc<str>, Value)],
     skip: &[&str],
 ) -> serde_json::Map<String, serde_json::Value> {
     fields
         .iter()
-        .filter(|(k, _)| !skip.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), json_value(v)))
+        .filter(|(k, _)| !skip.contains(&&**k))
+        .map(|(k, v)| (k.to_string(), json_value(v)))
         .collect()
 }
 

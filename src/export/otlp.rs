@@ -41,6 +41,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -250,15 +251,15 @@ fn otlp_span(reader: &TraceReader, ids: &Ids, span: &Span) -> OtlpSpan {
     let mut attributes: Vec<KeyValue> = span
         .fields
         .iter()
-        .filter(|(k, _)| !OTEL_FIELDS.contains(&k.as_str()))
+        .filter(|(k, _)| !OTEL_FIELDS.contains(&&**k))
         .map(|(k, v)| kv(k, any_value(v)))
         .collect();
     attributes.push(kv(
         "code.namespace",
-        AnyValue::StringValue(info.target.clone()),
+        AnyValue::StringValue(info.target.to_string()),
     ));
     if let Some(file) = &info.file {
-        attributes.push(kv("code.filepath", AnyValue::StringValue(file.clone())));
+        attributes.push(kv("code.filepath", AnyValue::StringValue(file.to_string())));
     }
     if let Some(line) = info.line {
         attributes.push(kv("code.lineno", AnyValue::IntValue(line.to_string())));
@@ -281,11 +282,11 @@ fn otlp_span(reader: &TraceReader, ids: &Ids, span: &Span) -> OtlpSpan {
             let mut attributes: Vec<KeyValue> = e
                 .fields
                 .iter()
-                .filter(|(k, _)| k != "message")
+                .filter(|(k, _)| &**k != "message")
                 .map(|(k, v)| kv(k, any_value(v)))
                 .collect();
             attributes.push(kv("level", AnyValue::StringValue(e.level.to_string())));
-            attributes.push(kv("target", AnyValue::StringValue(e.target.clone())));
+            attributes.push(kv("target", AnyValue::StringValue(e.target.to_string())));
             OtlpEvent {
                 time_unix_nano: ids.unix(e.t_ns),
                 name: e.message().unwrap_or(&e.name).to_owned(),
@@ -319,13 +320,20 @@ fn otlp_span(reader: &TraceReader, ids: &Ids, span: &Span) -> OtlpSpan {
     }
 }
 
-/// Bytes of spans buffered before a line is written: each line stays a
-/// request an OTLP/HTTP collector accepts.
+/// Bytes of spans buffered before a line is written, checked between
+/// top-level subtrees so that a trace's spans share a line: each line stays
+/// a request an OTLP/HTTP collector accepts.
 const LINE_BYTES: usize = 4 << 20;
+
+/// Bytes of spans after which a line is written even inside a subtree,
+/// checked after every span: a subtree whose output alone is larger (a
+/// huge trace, or a crafted file whose spans all name one long string) is
+/// split across lines rather than held in memory whole.
+const MAX_LINE_BYTES: usize = 2 * LINE_BYTES;
 
 /// Writes the trace as OTLP/JSON lines (see the [module docs](self) for
 /// the mapping). Reads one root's subtree at a time; memory holds at most
-/// one line of output.
+/// one line of output (8 MiB of spans, plus the last span's own output).
 ///
 /// # Errors
 /// [`ExportError::Read`] if the trace cannot be read or decoded,
@@ -343,15 +351,17 @@ const LINE_BYTES: usize = 4 << 20;
 /// # Ok(()) }
 /// ```
 pub fn write_otlp(reader: &TraceReader, out: impl Write) -> Result<ExportStats, ExportError> {
-    write_lines(reader, out, LINE_BYTES)
+    write_lines(reader, out, LINE_BYTES, MAX_LINE_BYTES)
 }
 
 /// [`write_otlp`], starting a new line once `line_bytes` of spans are
-/// buffered (checked after each root's subtree).
+/// buffered (checked after each root's subtree), or once `max_line_bytes`
+/// are (checked after each span).
 fn write_lines(
     reader: &TraceReader,
     out: impl Write,
     line_bytes: usize,
+    max_line_bytes: usize,
 ) -> Result<ExportStats, ExportError> {
     let process = &reader.header().process;
     let trees = tree_roots(reader)?;
@@ -392,6 +402,9 @@ fn write_lines(
             stats.spans += 1;
             stats.records += 1;
             stats.events += span.events.len() as u64;
+            if lines.buffered >= max_line_bytes {
+                lines.flush()?;
+            }
         }
         if lines.buffered >= line_bytes {
             lines.flush()?;
@@ -408,7 +421,7 @@ fn write_lines(
 /// Spans serialized per service, waiting to be written as one line.
 struct Lines<'r, W> {
     out: Counting<W>,
-    by_service: BTreeMap<String, Vec<u8>>,
+    by_service: BTreeMap<Arc<str>, Vec<u8>>,
     buffered: usize,
     written: u64,
     reader: &'r TraceReader,
@@ -422,7 +435,9 @@ impl<W: Write> Lines<'_, W> {
         let scope = serde_json::json!({"name": "bhtrace", "version": env!("CARGO_PKG_VERSION")});
         self.out.put(b"{\"resourceSpans\":[")?;
         let mut first = true;
-        for (service, spans) in &mut self.by_service {
+        // The buffers go with the line: memory is one line's, whichever
+        // services the next line holds.
+        for (service, spans) in std::mem::take(&mut self.by_service) {
             if spans.is_empty() {
                 continue;
             }
@@ -432,7 +447,7 @@ impl<W: Write> Lines<'_, W> {
             first = false;
             let resource = serde_json::json!({
                 "attributes": [
-                    kv("service.name", AnyValue::StringValue(service.clone())),
+                    kv("service.name", AnyValue::StringValue(service.to_string())),
                     kv("process.pid", AnyValue::IntValue(process.pid.to_string())),
                     kv("process.executable.path", AnyValue::StringValue(process.executable.clone())),
                     kv("telemetry.sdk.name", AnyValue::StringValue("bhtrace".into())),
@@ -444,9 +459,8 @@ impl<W: Write> Lines<'_, W> {
             self.out.put(b",\"scopeSpans\":[{\"scope\":")?;
             serde_json::to_writer(&mut self.out, &scope)?;
             self.out.put(b",\"spans\":[")?;
-            self.out.put(spans)?;
+            self.out.put(&spans)?;
             self.out.put(b"]}]}")?;
-            spans.clear();
         }
         self.out.put(b"]}\n")?;
         self.buffered = 0;
@@ -475,7 +489,7 @@ mod tests {
     }
 
     #[test]
-    fn lines_split_between_roots_and_each_is_whole() {
+    fn lines_split_between_roots_or_when_too_long_and_each_is_whole() {
         use tracing_subscriber::prelude::*;
         let dir = std::env::temp_dir().join(format!("bhtrace-otlp-lines-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -497,7 +511,7 @@ mod tests {
         // A one-byte budget: a line per root, each a whole TracesData with
         // both services.
         let mut out = Vec::new();
-        let stats = write_lines(&reader, &mut out, 1).unwrap();
+        let stats = write_lines(&reader, &mut out, 1, MAX_LINE_BYTES).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 3);
         let mut spans = 0;
@@ -511,6 +525,23 @@ mod tests {
                 .sum::<usize>();
         }
         assert_eq!(spans, 6);
+        assert_eq!(stats.spans, 6);
+
+        // A one-byte hard limit: a line per span, even inside a tree, each
+        // a whole TracesData with the one service it holds.
+        let mut out = Vec::new();
+        let stats = write_lines(&reader, &mut out, usize::MAX, 1).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 6);
+        for (i, line) in text.lines().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let rs = v["resourceSpans"].as_array().unwrap();
+            assert_eq!(rs.len(), 1);
+            let spans = rs[0]["scopeSpans"][0]["spans"].as_array().unwrap();
+            assert_eq!(spans.len(), 1);
+            let want = if i % 2 == 0 { "root" } else { "child" };
+            assert_eq!(spans[0]["name"], want);
+        }
         assert_eq!(stats.spans, 6);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tracing_core::Level;
 
@@ -16,7 +17,7 @@ use super::{
 };
 use crate::codec::Cursor;
 use crate::error::{Error, Section};
-use crate::value::{Value, get_fields};
+use crate::value::{Value, field_count_hint, get_fields, unnamed_field};
 
 /// Why reading a journal stopped before the end of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +105,9 @@ impl FrameReader {
     pub(crate) fn open(path: &Path) -> Result<Self, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let mut file = io::BufReader::with_capacity(256 << 10, file);
+        // Up to 256 KiB of read buffer, never more than the file.
+        let buffer = file_len.min(256 << 10) as usize;
+        let mut file = io::BufReader::with_capacity(buffer, file);
         let mut pre = [0u8; PREAMBLE_LEN];
         let got = read_full(&mut file, &mut pre).map_err(|e| Error::io(path, e))?;
         if got < 8 || pre[..8] != JOURNAL_MAGIC {
@@ -309,8 +312,9 @@ pub enum Record {
         file: Option<String>,
         /// Source line, if known.
         line: Option<u32>,
-        /// The names of its fields, in declaration order.
-        fields: Vec<String>,
+        /// The names of its fields, in declaration order; the records that
+        /// use the callsite share these very strings.
+        fields: Vec<Arc<str>>,
     },
     /// A thread's name, written once before its first record.
     Thread {
@@ -332,14 +336,14 @@ pub enum Record {
         /// The thread it was created on.
         thread: u32,
         /// Its fields at creation.
-        fields: Vec<(String, Value)>,
+        fields: Vec<(Arc<str>, Value)>,
     },
     /// Fields recorded on a span after its creation (`span.record`).
     Record {
         /// The span's number.
         span: u64,
         /// The recorded fields.
-        fields: Vec<(String, Value)>,
+        fields: Vec<(Arc<str>, Value)>,
     },
     /// `span.follows_from(other)`.
     FollowsFrom {
@@ -384,7 +388,7 @@ pub enum Record {
         /// On which thread.
         thread: u32,
         /// Its fields (the message is the field `message`).
-        fields: Vec<(String, Value)>,
+        fields: Vec<(Arc<str>, Value)>,
     },
     /// The running total of records dropped in lossy mode.
     Dropped {
@@ -422,11 +426,40 @@ fn non_empty(s: &str) -> Option<String> {
 pub struct JournalReader {
     frames: FrameReader,
     pending: std::vec::IntoIter<Record>,
-    /// Field names per callsite.
-    callsites: HashMap<u32, Vec<String>>,
+    names: FieldNames,
+    error: Option<Error>,
+}
+
+/// What naming the fields of later records takes.
+#[derive(Debug, Default)]
+struct FieldNames {
+    /// Field names per callsite, shared with every record that uses it.
+    callsites: HashMap<u32, Vec<Arc<str>>>,
     /// Callsite of each span seen, to name fields of later `Record`s.
     span_callsite: HashMap<u64, u32>,
-    error: Option<Error>,
+}
+
+impl FieldNames {
+    /// Decodes a field list, naming each field through `callsite`: a
+    /// reference count on the callsite's names, not a copy.
+    fn fields(
+        &self,
+        callsite: Option<u32>,
+        fields: &[u8],
+        offset: u64,
+    ) -> Result<Vec<(Arc<str>, Value)>, Error> {
+        let names = callsite.and_then(|c| self.callsites.get(&c));
+        let mut c = Cursor::new(fields, offset, Section::Journal);
+        let mut out = Vec::with_capacity(field_count_hint(&c));
+        get_fields(&mut c, |idx, v| {
+            let name = names
+                .and_then(|n| n.get(usize::from(idx)))
+                .map_or_else(|| unnamed_field(idx), Arc::clone);
+            out.push((name, v.to_owned()));
+            Ok(())
+        })?;
+        Ok(out)
+    }
 }
 
 impl JournalReader {
@@ -439,8 +472,7 @@ impl JournalReader {
         Ok(JournalReader {
             frames: FrameReader::open(path.as_ref())?,
             pending: Vec::new().into_iter(),
-            callsites: HashMap::new(),
-            span_callsite: HashMap::new(),
+            names: FieldNames::default(),
             error: None,
         })
     }
@@ -461,47 +493,29 @@ impl JournalReader {
         self.error.as_ref()
     }
 
-    fn names(
-        &self,
-        callsite: Option<u32>,
-        fields: &[u8],
-        offset: u64,
-    ) -> Result<Vec<(String, Value)>, Error> {
-        let names = callsite.and_then(|c| self.callsites.get(&c));
-        let mut out = Vec::new();
-        let mut c = Cursor::new(fields, offset, Section::Journal);
-        get_fields(&mut c, |idx, v| {
-            let name = names
-                .and_then(|n| n.get(usize::from(idx)))
-                .cloned()
-                .unwrap_or_else(|| format!("field#{idx}"));
-            out.push((name, v.to_owned()));
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    fn decode_frame(&mut self) -> Result<bool, Error> {
+    /// Decodes the next whole frame's records onto `out`; false at the end
+    /// of the file or at the first torn or corrupt frame.
+    fn decode_frame(&mut self, out: &mut Vec<Record>) -> Result<bool, Error> {
         let Some((frame, offset)) = self.frames.next_frame()? else {
             return Ok(false);
         };
-        // Decode into owned records first; the frame buffer is reused.
-        let frame = frame.to_vec();
-        let mut c = Cursor::new(&frame, offset, Section::Journal);
-        let mut out = Vec::new();
+        let names = &mut self.names;
+        let before = out.len();
+        let mut c = Cursor::new(frame, offset, Section::Journal);
+        let mut bad = None;
         while !c.is_empty() {
             let at = c.offset();
             let rec = match next_record(&mut c) {
                 Ok(r) => r,
                 Err(e) => {
-                    self.frames.stop_bad_record(at, &e);
+                    bad = Some((at, e));
                     break;
                 }
             };
             let owned = match rec {
                 RecordRef::Callsite(d) => {
-                    self.callsites
-                        .insert(d.id, d.fields.iter().map(|s| (*s).to_owned()).collect());
+                    let fields: Vec<Arc<str>> = d.fields.iter().map(|&s| Arc::from(s)).collect();
+                    names.callsites.insert(d.id, fields.clone());
                     Record::Callsite {
                         id: d.id,
                         is_span: d.kind == KIND_SPAN,
@@ -511,7 +525,7 @@ impl JournalReader {
                         module_path: non_empty(d.module),
                         file: non_empty(d.file),
                         line: (d.line != 0).then_some(d.line),
-                        fields: d.fields.iter().map(|s| (*s).to_owned()).collect(),
+                        fields,
                     }
                 }
                 RecordRef::Thread { thread, name } => Record::Thread {
@@ -526,19 +540,19 @@ impl JournalReader {
                     thread,
                     fields,
                 } => {
-                    self.span_callsite.insert(span, callsite);
+                    names.span_callsite.insert(span, callsite);
                     Record::NewSpan {
                         span,
                         parent: (parent != 0).then_some(parent),
                         callsite,
                         t_ns: t,
                         thread,
-                        fields: self.names(Some(callsite), fields, at)?,
+                        fields: names.fields(Some(callsite), fields, at)?,
                     }
                 }
                 RecordRef::Record { span, fields } => Record::Record {
                     span,
-                    fields: self.names(self.span_callsite.get(&span).copied(), fields, at)?,
+                    fields: names.fields(names.span_callsite.get(&span).copied(), fields, at)?,
                 },
                 RecordRef::Follows { span, follows } => Record::FollowsFrom { span, follows },
                 RecordRef::Enter {
@@ -556,7 +570,7 @@ impl JournalReader {
                     thread,
                 },
                 RecordRef::Close { span, t } => {
-                    self.span_callsite.remove(&span);
+                    names.span_callsite.remove(&span);
                     Record::Close { span, t_ns: t }
                 }
                 RecordRef::Event {
@@ -571,15 +585,17 @@ impl JournalReader {
                     callsite,
                     t_ns: t,
                     thread,
-                    fields: self.names(Some(callsite), fields, at)?,
+                    fields: names.fields(Some(callsite), fields, at)?,
                 },
                 RecordRef::Dropped { total } => Record::Dropped { total },
                 RecordRef::End { t } => Record::End { t_ns: t },
             };
             out.push(owned);
         }
-        self.frames.count_records(out.len() as u64);
-        self.pending = out.into_iter();
+        if let Some((at, e)) = bad {
+            self.frames.stop_bad_record(at, &e);
+        }
+        self.frames.count_records((out.len() - before) as u64);
         Ok(true)
     }
 }
@@ -595,8 +611,9 @@ impl Iterator for JournalReader {
             if self.error.is_some() {
                 return None;
             }
-            match self.decode_frame() {
-                Ok(true) => {}
+            let mut records = Vec::new();
+            match self.decode_frame(&mut records) {
+                Ok(true) => self.pending = records.into_iter(),
                 Ok(false) => return None,
                 Err(e) => {
                     self.error = Some(e);
@@ -621,9 +638,8 @@ impl Iterator for JournalReader {
 /// ```
 pub fn read_journal(path: impl AsRef<Path>) -> Result<(Vec<Record>, RecoverStats), Error> {
     let mut r = JournalReader::open(path)?;
-    let records: Vec<Record> = r.by_ref().collect();
-    if let Some(e) = r.error.take() {
-        return Err(e);
-    }
+    // Frames are decoded straight onto the answer: no per-frame buffer.
+    let mut records = Vec::new();
+    while r.decode_frame(&mut records)? {}
     Ok((records, r.stats().clone()))
 }

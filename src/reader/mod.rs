@@ -14,6 +14,7 @@ pub use model::{
 pub use source::ReadStats;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::envelope::TraceHeader;
 use crate::envelope::layout::*;
@@ -164,7 +165,16 @@ impl TraceReader {
     }
 
     pub(crate) fn str(&self, id: u32) -> &str {
-        self.s.strings.get(id as usize).map_or("", String::as_str)
+        self.s.strings.get(id as usize).map_or("", |s| s)
+    }
+
+    /// String `id`, shared: a reference count, not a copy. (Ids were
+    /// checked at open; an unknown one reads as the empty string.)
+    pub(crate) fn arc(&self, id: u32) -> Arc<str> {
+        self.s
+            .strings
+            .get(id as usize)
+            .map_or_else(|| Arc::from(""), Arc::clone)
     }
 
     fn check(&self, id: SpanId) -> Result<u32, Error> {
@@ -204,10 +214,10 @@ impl TraceReader {
             id: SpanId(r),
             parent: (row.parent != NO_PARENT).then_some(SpanId(row.parent)),
             subtree_end: SpanId(row.subtree_end),
-            name: self.str(cs.name).to_owned(),
-            target: self.str(cs.target).to_owned(),
+            name: self.arc(cs.name),
+            target: self.arc(cs.target),
             level: level(cs.level),
-            service: self.str(row.service).to_owned(),
+            service: self.arc(row.service),
             thread: row.thread,
             start_ns: row.start,
             end_ns: row.end,
@@ -216,7 +226,7 @@ impl TraceReader {
             error: row.flags & FLAG_ERROR != 0,
             follows: row.flags & FLAG_FOLLOWS != 0,
             parent_lost: row.flags & FLAG_PARENT_LOST != 0,
-            file: cs.file.map(|f| self.str(f).to_owned()),
+            file: cs.file.map(|f| self.arc(f)),
             line: (cs.line != 0).then_some(cs.line),
         }
     }
@@ -542,7 +552,7 @@ impl TraceReader {
         let mut services = Vec::with_capacity(self.s.services.len());
         for (name, list) in &self.s.services {
             let mut s = ServiceSummary {
-                service: self.str(*name).to_owned(),
+                service: self.arc(*name),
                 spans: list.len() as u64,
                 total_ns: 0,
                 self_ns: 0,

@@ -1,7 +1,14 @@
 //! What queries return: spans from the index alone ([`SpanInfo`]), spans
 //! with their payload ([`Span`]), events, intervals, and the summary.
+//!
+//! Strings that come from the file's string table — span and event names,
+//! targets, services, source files, field names — are [`Arc<str>`]s made
+//! once when the envelope is opened and shared by every answer that names
+//! them: a span costs a pointer per string, not a copy, however many spans
+//! name the same one. Field values are the span's own.
 
 use std::fmt;
+use std::sync::Arc;
 
 use tracing_core::Level;
 
@@ -47,6 +54,10 @@ impl std::str::FromStr for SpanId {
 }
 
 /// A span as the structure index knows it: no fields, no events.
+///
+/// Its strings are shared with the reader's string table (an [`Arc<str>`]
+/// derefs to `&str`: `&*info.name == "query"`), so a list of spans holds
+/// each distinct name once.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SpanInfo {
@@ -57,13 +68,13 @@ pub struct SpanInfo {
     /// One past its last descendant: its subtree is `id..subtree_end`.
     pub subtree_end: SpanId,
     /// Span name.
-    pub name: String,
+    pub name: Arc<str>,
     /// Target (usually the module path).
-    pub target: String,
+    pub target: Arc<str>,
     /// Level.
     pub level: Level,
     /// Service: its `service` field if it has one, else its target.
-    pub service: String,
+    pub service: Arc<str>,
     /// The thread it was created on (0 when unknown).
     pub thread: u32,
     /// Creation time, ns since the trace origin.
@@ -81,7 +92,7 @@ pub struct SpanInfo {
     /// Its recorded parent was lost (dropped records), so it is a root here.
     pub parent_lost: bool,
     /// Source file of its callsite, if known.
-    pub file: Option<String>,
+    pub file: Option<Arc<str>>,
     /// Source line of its callsite, if known.
     pub line: Option<u32>,
 }
@@ -93,24 +104,25 @@ impl SpanInfo {
     }
 }
 
-/// An event, with its fields.
+/// An event, with its fields. Its name, target, file and field names are
+/// shared with the reader's string table, like [`SpanInfo`]'s.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct EventData {
     /// When, ns since the trace origin.
     pub t_ns: u64,
     /// Event name (`tracing` names events after their source location).
-    pub name: String,
+    pub name: Arc<str>,
     /// Target.
-    pub target: String,
+    pub target: Arc<str>,
     /// Level.
     pub level: Level,
     /// The thread it happened on.
     pub thread: u32,
     /// Its fields, the message included as the field `message`.
-    pub fields: Vec<(String, Value)>,
+    pub fields: Vec<(Arc<str>, Value)>,
     /// Source file, if known.
-    pub file: Option<String>,
+    pub file: Option<Arc<str>>,
     /// Source line, if known.
     pub line: Option<u32>,
 }
@@ -123,7 +135,10 @@ impl EventData {
 
     /// A field by name.
     pub fn field(&self, name: &str) -> Option<&Value> {
-        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.fields
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, v)| v)
     }
 }
 
@@ -145,7 +160,7 @@ pub struct Span {
     /// What the index says.
     pub info: SpanInfo,
     /// Its fields: those given at creation, updated by later `record`s.
-    pub fields: Vec<(String, Value)>,
+    pub fields: Vec<(Arc<str>, Value)>,
     /// Its events, in time order.
     pub events: Vec<EventData>,
     /// Its enter/exit intervals, in time order.
@@ -157,7 +172,10 @@ pub struct Span {
 impl Span {
     /// A field by name (its latest value).
     pub fn field(&self, name: &str) -> Option<&Value> {
-        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.fields
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, v)| v)
     }
 }
 
@@ -188,7 +206,7 @@ pub struct Segment {
 #[non_exhaustive]
 pub struct ServiceSummary {
     /// Service name.
-    pub service: String,
+    pub service: Arc<str>,
     /// Spans of this service.
     pub spans: u64,
     /// Sum of their durations.

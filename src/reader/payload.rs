@@ -2,30 +2,33 @@
 //! and follows-from links, from the bytes a query read.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::TraceReader;
 use super::model::{EventData, Interval, SpanId};
 use crate::codec::Cursor;
 use crate::envelope::layout::*;
 use crate::error::{Error, Section};
-use crate::value::{Value, get_fields, skip_fields};
+use crate::value::{Value, field_count_hint, get_fields, skip_fields, unnamed_field};
 
 /// What one span's block holds.
 #[derive(Debug, Default)]
 pub(crate) struct Block {
-    pub(crate) fields: Vec<(String, Value)>,
+    pub(crate) fields: Vec<(Arc<str>, Value)>,
     pub(crate) events: Vec<EventData>,
     pub(crate) intervals: Vec<Interval>,
     pub(crate) follows_from: Vec<SpanId>,
 }
 
 impl TraceReader {
-    fn field_name(&self, callsite: usize, idx: u8) -> String {
+    /// The name of field `idx` of a callsite, shared with the string
+    /// table; a field the callsite does not declare is named `field#<idx>`.
+    fn field_name(&self, callsite: usize, idx: u8) -> Arc<str> {
         self.s
             .callsites
             .get(callsite)
             .and_then(|cs| cs.fields.get(usize::from(idx)))
-            .map_or_else(|| format!("field#{idx}"), |&s| self.str(s).to_owned())
+            .map_or_else(|| unnamed_field(idx), |&s| self.arc(s))
     }
 
     /// Reads a field list, merging into `into`: a later value of a field
@@ -34,8 +37,13 @@ impl TraceReader {
         &self,
         c: &mut Cursor<'_>,
         callsite: usize,
-        into: &mut Vec<(String, Value)>,
+        into: &mut Vec<(Arc<str>, Value)>,
     ) -> Result<(), Error> {
+        if into.capacity() == 0 {
+            // The first list sizes the answer exactly (`Vec` would start
+            // at four slots).
+            into.reserve_exact(field_count_hint(c));
+        }
         get_fields(c, |idx, v| {
             let name = self.field_name(callsite, idx);
             let v = v.to_owned();
@@ -64,12 +72,12 @@ impl TraceReader {
         let row = &self.s.callsites[callsite];
         Ok(EventData {
             t_ns,
-            name: self.str(row.name).to_owned(),
-            target: self.str(row.target).to_owned(),
+            name: self.arc(row.name),
+            target: self.arc(row.target),
             level: super::level(row.level),
             thread,
             fields,
-            file: row.file.map(|f| self.str(f).to_owned()),
+            file: row.file.map(|f| self.arc(f)),
             line: (row.line != 0).then_some(row.line),
         })
     }

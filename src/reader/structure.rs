@@ -2,6 +2,8 @@
 //! sections are read and every field is validated before anything uses it.
 //! After this, queries can index the tables without further checks.
 
+use std::sync::Arc;
+
 use super::source::{ReadStats, Source};
 use crate::codec::Cursor;
 use crate::envelope::TraceHeader;
@@ -25,7 +27,9 @@ pub(crate) struct CallsiteRow {
 pub(crate) struct Structure {
     pub(crate) header: TraceHeader,
     pub(crate) extents: [Extent; SECTION_COUNT],
-    pub(crate) strings: Vec<String>,
+    /// The string table, each entry allocated once and shared (by
+    /// reference count) with every answer that names it.
+    pub(crate) strings: Vec<Arc<str>>,
     pub(crate) callsites: Vec<CallsiteRow>,
     /// Thread number - 1 → name string id.
     pub(crate) threads: Vec<Option<u32>>,
@@ -263,11 +267,18 @@ pub(crate) fn read_structure(src: &Source, stats: &mut ReadStats) -> Result<Stru
     })
 }
 
-fn read_strings(mut c: Cursor<'_>) -> Result<Vec<String>, Error> {
+fn read_strings(mut c: Cursor<'_>) -> Result<Vec<Arc<str>>, Error> {
     let n = count(&mut c, 1)?;
     let mut out = Vec::with_capacity(n);
+    // Empty strings (one byte each in the file) share one allocation.
+    let empty: Arc<str> = Arc::from("");
     for _ in 0..n {
-        out.push(c.str()?.to_owned());
+        let s = c.str()?;
+        out.push(if s.is_empty() {
+            Arc::clone(&empty)
+        } else {
+            Arc::from(s)
+        });
     }
     Ok(out)
 }

@@ -2,6 +2,7 @@
 //! span it happened in.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing_core::Level;
@@ -71,7 +72,7 @@ impl<'a> EventView<'a> {
     }
 
     /// Its fields, the message included as `message`.
-    pub fn fields(&self) -> &'a [(String, Value)] {
+    pub fn fields(&self) -> &'a [(Arc<str>, Value)] {
         &self.event.fields
     }
 

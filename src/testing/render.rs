@@ -18,6 +18,7 @@
 //! its children after, both sorted as text.
 
 use std::fmt::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::reader::EventData;
@@ -65,8 +66,8 @@ fn one_line(s: &str) -> String {
         .replace('\t', "\\t")
 }
 
-fn fields_text(out: &mut String, fields: &[(String, Value)]) {
-    for (i, (k, v)) in fields.iter().enumerate() {
+fn fields_text<'a>(out: &mut String, fields: impl IntoIterator<Item = &'a (Arc<str>, Value)>) {
+    for (i, (k, v)) in fields.into_iter().enumerate() {
         if i > 0 {
             out.push(' ');
         }
@@ -111,15 +112,14 @@ pub(super) fn event_line(e: &EventData, depth: usize, style: Style<'_>, out: &mu
         out.push(' ');
         out.push_str(&one_line(m));
     }
-    let rest: Vec<(String, Value)> = e
+    let rest: Vec<&(Arc<str>, Value)> = e
         .fields
         .iter()
-        .filter(|(k, v)| !(k == "message" && v.as_str().is_some()))
-        .cloned()
+        .filter(|(k, v)| !(&**k == "message" && v.as_str().is_some()))
         .collect();
     if !rest.is_empty() {
         out.push(' ');
-        fields_text(out, &rest);
+        fields_text(out, rest);
     }
     if style.times {
         let _ = write!(out, " [at +{:?}]", at(e.t_ns));

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::reader::{Span, SpanId, SpanInfo};
@@ -97,7 +98,7 @@ impl<'a> SpanView<'a> {
     }
 
     /// Its fields, as last recorded.
-    pub fn fields(&self) -> &'a [(String, Value)] {
+    pub fn fields(&self) -> &'a [(Arc<str>, Value)] {
         &self.data_ref().fields
     }
 

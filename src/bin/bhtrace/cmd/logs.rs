@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bhtrace::{EventData, Level, SpanId};
 use serde::Serialize;
@@ -45,11 +46,11 @@ struct LogJson<'a> {
     span_path: Vec<&'a str>,
 }
 
-/// An event that passed the filters, with where it happened.
+/// An event that passed the filters, with the span it happened in. The
+/// path of span names is looked up when the line is printed, so memory
+/// holds one path at a time, not one per event.
 struct Line {
     span: Option<SpanId>,
-    /// Span names from the root down to `span`.
-    path: Vec<String>,
     event: EventData,
 }
 
@@ -64,10 +65,10 @@ impl Args {
     }
 }
 
-/// Names of the ancestors of `id`, root first, from the index.
-fn ancestors(input: &Input, id: SpanId) -> anyhow::Result<Vec<String>> {
+/// Names of `id` and its ancestors, root first, from the index.
+fn span_path(input: &Input, id: SpanId) -> anyhow::Result<Vec<Arc<str>>> {
     let mut names = Vec::new();
-    let mut cur = input.check(input.reader.info(id))?.parent;
+    let mut cur = Some(id);
     while let Some(p) = cur {
         let info = input.check(input.reader.info(p))?;
         names.push(info.name);
@@ -81,36 +82,16 @@ fn ancestors(input: &Input, id: SpanId) -> anyhow::Result<Vec<String>> {
 /// The matching events of the subtree at `root`, read in one go.
 fn collect(input: &Input, args: &Args, root: SpanId, lines: &mut Vec<Line>) -> anyhow::Result<()> {
     let (spans, _) = input.check(input.reader.subtree(root))?;
-    let prefix = ancestors(input, root)?;
-    let names: Vec<&str> = spans.iter().map(|s| s.info.name.as_str()).collect();
-    let base = root.index();
-    for span in &spans {
-        let mut kept = span.events.iter().filter(|e| args.keep(e)).peekable();
-        if kept.peek().is_none() {
-            continue;
-        }
-        // The path inside the subtree, walked up through the parents.
-        let mut inner = Vec::new();
-        let mut cur = Some(span.info.id);
-        while let Some(id) = cur.filter(|id| id.index() >= base) {
-            inner.push(names.get(id.index() - base).copied().unwrap_or_default());
-            cur = spans
-                .get(id.index() - base)
-                .and_then(|s| s.info.parent)
-                .filter(|&p| p < id);
-        }
-        let path: Vec<String> = prefix
-            .iter()
-            .cloned()
-            .chain(inner.iter().rev().map(|s| (*s).to_owned()))
-            .collect();
-        for e in kept {
-            lines.push(Line {
-                span: Some(span.info.id),
-                path: path.clone(),
-                event: e.clone(),
-            });
-        }
+    for span in spans {
+        lines.extend(
+            span.events
+                .into_iter()
+                .filter(|e| args.keep(e))
+                .map(|event| Line {
+                    span: Some(span.info.id),
+                    event,
+                }),
+        );
     }
     Ok(())
 }
@@ -131,23 +112,18 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
                 orphans
                     .into_iter()
                     .filter(|e| args.keep(e))
-                    .map(|event| Line {
-                        span: None,
-                        path: Vec::new(),
-                        event,
-                    }),
+                    .map(|event| Line { span: None, event }),
             );
         }
     }
     lines.sort_by_key(|l| l.event.t_ns);
 
     let wall = trace.header().process.wall_start_unix_ns;
-    for Line {
-        span,
-        path,
-        event: e,
-    } in &lines
-    {
+    for Line { span, event: e } in &lines {
+        let path = match span {
+            Some(id) => span_path(&input, *id)?,
+            None => Vec::new(),
+        };
         if args.json {
             out.json_line(&LogJson {
                 t_ns: e.t_ns,
@@ -158,7 +134,7 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
                 fields: fields_json(&e.fields, Some("message")),
                 thread: e.thread,
                 span: span.map(|s| s.0),
-                span_path: path.iter().map(String::as_str).collect(),
+                span_path: path.iter().map(|s| &**s).collect(),
             })?;
             continue;
         }

@@ -12,6 +12,8 @@ pub(crate) mod spans;
 pub(crate) mod summary;
 pub(crate) mod tree;
 
+use std::sync::Arc;
+
 use bhtrace::export::json_value;
 use bhtrace::{EventData, ReadStats, Span, SpanId, SpanInfo, Value};
 use serde::Serialize;
@@ -57,9 +59,9 @@ pub(crate) fn self_times(input: &Input, infos: &[SpanInfo]) -> anyhow::Result<Ve
 pub(crate) struct IndexSpan {
     id: u32,
     parent: Option<u32>,
-    name: String,
-    target: String,
-    service: String,
+    name: Arc<str>,
+    target: Arc<str>,
+    service: Arc<str>,
     level: String,
     thread: u32,
     start_ns: u64,
@@ -97,7 +99,7 @@ impl IndexSpan {
 pub(crate) struct FullSpan {
     #[serde(flatten)]
     base: IndexSpan,
-    file: Option<String>,
+    file: Option<Arc<str>>,
     line: Option<u32>,
     fields: Map<String, serde_json::Value>,
     events: Vec<EventJson>,
@@ -132,7 +134,7 @@ impl FullSpan {
 pub(crate) struct EventJson {
     t_ns: u64,
     level: String,
-    target: String,
+    target: Arc<str>,
     message: Option<String>,
     fields: Map<String, serde_json::Value>,
     thread: u32,
@@ -162,8 +164,8 @@ struct IntervalJson {
 #[derive(Debug, Serialize)]
 pub(crate) struct SpanRef {
     pub(crate) id: u32,
-    pub(crate) name: String,
-    pub(crate) service: String,
+    pub(crate) name: Arc<str>,
+    pub(crate) service: Arc<str>,
     pub(crate) start_ns: u64,
     pub(crate) end_ns: u64,
 }
@@ -200,20 +202,20 @@ impl From<ReadStats> for ReadJson {
 
 /// Fields as a JSON object, leaving out `skip`.
 pub(crate) fn fields_json(
-    fields: &[(String, Value)],
+    fields: &[(Arc<str>, Value)],
     skip: Option<&str>,
 ) -> Map<String, serde_json::Value> {
     fields
         .iter()
-        .filter(|(k, _)| Some(k.as_str()) != skip)
-        .map(|(k, v)| (k.clone(), json_value(v)))
+        .filter(|(k, _)| Some(&**k) != skip)
+        .map(|(k, v)| (k.to_string(), json_value(v)))
         .collect()
 }
 
 /// Fields as `k=v k2="text with spaces"`, leaving out `skip`.
-pub(crate) fn fields_text(fields: &[(String, Value)], skip: Option<&str>) -> String {
+pub(crate) fn fields_text(fields: &[(Arc<str>, Value)], skip: Option<&str>) -> String {
     let mut s = String::new();
-    for (k, v) in fields.iter().filter(|(k, _)| Some(k.as_str()) != skip) {
+    for (k, v) in fields.iter().filter(|(k, _)| Some(&**k) != skip) {
         if !s.is_empty() {
             s.push(' ');
         }

@@ -46,8 +46,8 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
         marks(out, info)
     )?;
     let mut row = |key: &str, value: String| writeln!(out, "  {key:<10}  {value}");
-    row("target", info.target.clone())?;
-    row("service", info.service.clone())?;
+    row("target", info.target.to_string())?;
+    row("service", info.service.to_string())?;
     row("level", info.level.to_string())?;
     row("thread", thread(info.thread))?;
     if let Some(file) = &info.file {
@@ -97,7 +97,7 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
             level(out, e.level),
             out.paint(Style::Dim, &e.target),
         )?;
-        for (k, v) in e.fields.iter().filter(|(k, _)| k != "message") {
+        for (k, v) in e.fields.iter().filter(|(k, _)| &**k != "message") {
             write_field(out, 14, k, v)?;
         }
     }

@@ -37,7 +37,7 @@ impl Args {
         self.service
             .as_deref()
             .is_none_or(|s| service_matches(&info.service, s))
-            && self.name.as_deref().is_none_or(|n| info.name == n)
+            && self.name.as_deref().is_none_or(|n| &*info.name == n)
             && self.min_duration.is_none_or(|d| info.duration_ns() >= d)
             && (!self.errors || info.error)
     }

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bhtrace::{Segment, SpanId};
 use serde::Serialize;
@@ -39,7 +40,7 @@ struct SummaryJson {
 
 #[derive(Serialize)]
 struct ServiceJson {
-    service: String,
+    service: Arc<str>,
     spans: u64,
     total_ns: u64,
     self_ns: u64,
@@ -233,8 +234,8 @@ fn print_path_top(
     total: u64,
 ) -> anyhow::Result<()> {
     struct Part {
-        name: String,
-        service: String,
+        name: Arc<str>,
+        service: Arc<str>,
         ns: u64,
         spans: Vec<SpanId>,
         error: bool,

@@ -43,8 +43,7 @@ struct Node {
     /// Position in the tree's entries (its id minus the root's).
     id: usize,
     depth: usize,
-    /// Branch glyphs of its ancestors.
-    prefix: String,
+    /// The last of its parent's shown children.
     last: bool,
 }
 
@@ -113,10 +112,14 @@ fn print_tree(
     let mut stack = vec![Node {
         id: 0,
         depth: 0,
-        prefix: String::new(),
         last: true,
     }];
+    // `last` of each ancestor below the root on the current path: the
+    // branch glyphs are drawn from it, so memory is one path, not a
+    // prefix string per pending span.
+    let mut lasts: Vec<bool> = Vec::new();
     while let Some(node) = stack.pop() {
+        lasts.truncate(node.depth.saturating_sub(1));
         let info = &infos[node.id];
         let mut kids = Vec::new();
         let mut hidden = 0u64;
@@ -149,7 +152,7 @@ fn print_tree(
                 .and_then(|p| infos.get(p));
             print_line(
                 out,
-                &node,
+                &branch(&node, &lasts),
                 info,
                 parent,
                 self_ns,
@@ -157,17 +160,14 @@ fn print_tree(
                 (r.start_ns, r.end_ns),
             )?;
         }
-        let child_prefix = match node.depth {
-            0 => String::new(),
-            _ if node.last => format!("{}   ", node.prefix),
-            _ => format!("{}│  ", node.prefix),
-        };
+        if node.depth > 0 {
+            lasts.push(node.last);
+        }
         let n = kids.len();
         for (i, &k) in kids.iter().enumerate().rev() {
             stack.push(Node {
                 id: k,
                 depth: node.depth + 1,
-                prefix: child_prefix.clone(),
                 last: i + 1 == n,
             });
         }
@@ -180,23 +180,32 @@ fn subtree_len(info: &SpanInfo) -> u64 {
     u64::from(info.subtree_end.0.saturating_sub(info.id.0))
 }
 
+/// The glyphs before a span's name: one column per ancestor below the
+/// root (`lasts`: whether each was its parent's last shown child), then
+/// its own branch.
+fn branch(node: &Node, lasts: &[bool]) -> String {
+    let mut branch = String::new();
+    if node.depth > 0 {
+        for &last in lasts {
+            branch.push_str(if last { "   " } else { "│  " });
+        }
+        branch.push_str(if node.last { "└─ " } else { "├─ " });
+    }
+    branch
+}
+
 fn print_line(
     out: &mut Out,
-    node: &Node,
+    branch: &str,
     info: &SpanInfo,
     parent: Option<&SpanInfo>,
     self_ns: u64,
     hidden: u64,
     (lo, hi): (u64, u64),
 ) -> std::io::Result<()> {
-    let branch = match node.depth {
-        0 => String::new(),
-        _ if node.last => format!("{}└─ ", node.prefix),
-        _ => format!("{}├─ ", node.prefix),
-    };
     // The service, when it is not the parent's.
-    let parent_service = parent.map(|p| p.service.as_str());
-    let service = if parent_service == Some(info.service.as_str()) {
+    let parent_service = parent.map(|p| &*p.service);
+    let service = if parent_service == Some(&*info.service) {
         String::new()
     } else {
         format!(" {}", out.paint(Style::Cyan, format!("[{}]", info.service)))
