@@ -217,8 +217,8 @@ fn async_span_keeps_every_interval_and_its_busy_time() {
     let mut number = None;
     for r in &records {
         match r {
-            Record::Callsite { id, name, .. } => {
-                callsite_of.insert(name.clone(), *id);
+            Record::Callsite(c) => {
+                callsite_of.insert(c.name.clone(), c.id);
             }
             Record::NewSpan { span, callsite, .. } if *callsite == callsite_of["hopping"] => {
                 number = Some(*span);

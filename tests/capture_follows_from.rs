@@ -59,8 +59,8 @@ fn follows_from_links_are_kept() {
     let mut callsite_names = std::collections::HashMap::new();
     for r in &records {
         match r {
-            Record::Callsite { id, name, .. } => {
-                callsite_names.insert(*id, name.clone());
+            Record::Callsite(c) => {
+                callsite_names.insert(c.id, c.name.clone());
             }
             Record::NewSpan { span, callsite, .. } => {
                 names.insert(*span, callsite_names[callsite].clone());

@@ -55,8 +55,8 @@ fn spans_in_a_loop_get_distinct_numbers_and_correct_parents() {
     let mut root = None;
     for r in &records {
         match r {
-            Record::Callsite { id, name, .. } => {
-                callsite_name.insert(*id, name.clone());
+            Record::Callsite(c) => {
+                callsite_name.insert(c.id, c.name.clone());
             }
             Record::NewSpan {
                 span,

@@ -102,17 +102,19 @@ fn nested_spans_with_fields_round_trip_through_the_journal() {
     let mut app_records = 0u64;
     for r in &records {
         match r {
-            Record::Callsite {
-                id,
-                is_span,
-                name,
-                target,
-                module_path,
-                file,
-                line,
-                fields,
-                level,
-            } => {
+            Record::Callsite(c) => {
+                let bhtrace::journal::CallsiteRecord {
+                    id,
+                    is_span,
+                    name,
+                    target,
+                    module_path,
+                    file,
+                    line,
+                    fields,
+                    level,
+                    ..
+                } = &**c;
                 assert_eq!(
                     *id as usize,
                     callsites.len() + 1,

@@ -128,7 +128,8 @@ fn hidden_middle_span_attaches_child_to_nearest_recorded_ancestor() {
     let mut spans = Vec::new();
     for r in &records {
         match r {
-            Record::Callsite { id, name, .. } => {
+            Record::Callsite(c) => {
+                let (id, name) = (&c.id, &c.name);
                 assert!(
                     !name.starts_with("hidden"),
                     "a hidden callsite reached the journal"

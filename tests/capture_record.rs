@@ -93,7 +93,7 @@ fn span_record_after_creation() {
         let cs = records
             .iter()
             .find_map(|r| match r {
-                Record::Callsite { id, name: n, .. } if n == name => Some(*id),
+                Record::Callsite(c) if c.name == name => Some(c.id),
                 _ => None,
             })
             .unwrap();

@@ -204,5 +204,26 @@ fn rows_naming_one_long_string_do_not_multiply_memory() {
         recs
     }));
 
+    // The smallest records: 4-byte EXITs (span 1, time 0, thread 1), each
+    // decoded into a whole `Record`.
+    let mut exits = Vec::new();
+    for _ in 0..100_000 {
+        exits.extend_from_slice(&[0x07, 0x01, 0x00, 0x01]);
+    }
+    let mut journal = journal_head(&std::fs::read(dir.join("j.bhtj")).unwrap()).to_vec();
+    journal.extend(frame(&exits));
+    let jpath = dir.join("exits.bhtj");
+    std::fs::write(&jpath, &journal).unwrap();
+    let len = journal.len();
+    eprintln!(
+        "journal: {len} B of 4-byte exits; a Record is {} B",
+        std::mem::size_of::<bhtrace::journal::Record>()
+    );
+    failures.extend(check("read_journal() of exits", len, 0, || {
+        let (recs, _) = bhtrace::journal::read_journal(&jpath).unwrap();
+        assert_eq!(recs.len(), 100_000);
+        recs
+    }));
+
     assert!(failures.is_empty(), "{failures:#?}");
 }

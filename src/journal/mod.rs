@@ -15,7 +15,7 @@ pub(crate) mod read;
 pub(crate) mod record;
 pub(crate) mod writer;
 
-pub use read::{JournalReader, Record, RecoverStats, StopReason, read_journal};
+pub use read::{CallsiteRecord, JournalReader, Record, RecoverStats, StopReason, read_journal};
 pub use writer::WriterStats;
 
 use serde::{Deserialize, Serialize};

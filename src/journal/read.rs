@@ -287,6 +287,31 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
+/// A callsite's metadata, as [`Record::Callsite`] carries it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CallsiteRecord {
+    /// The number records use to refer to it.
+    pub id: u32,
+    /// True for a span callsite, false for an event.
+    pub is_span: bool,
+    /// Its level.
+    pub level: Level,
+    /// Span or event name.
+    pub name: String,
+    /// Its target (usually the module path).
+    pub target: String,
+    /// Module path, if known.
+    pub module_path: Option<String>,
+    /// Source file, if known.
+    pub file: Option<String>,
+    /// Source line, if known.
+    pub line: Option<u32>,
+    /// The names of its fields, in declaration order; the records that
+    /// use the callsite share these very strings.
+    pub fields: Vec<Arc<str>>,
+}
+
 /// One journal record, decoded and owned.
 ///
 /// Span numbers are bhtrace's own never-reused numbers (not `tracing`'s
@@ -294,28 +319,10 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Record {
-    /// A callsite's metadata, written once before the first record using it.
-    Callsite {
-        /// The number records use to refer to it.
-        id: u32,
-        /// True for a span callsite, false for an event.
-        is_span: bool,
-        /// Its level.
-        level: Level,
-        /// Span or event name.
-        name: String,
-        /// Its target (usually the module path).
-        target: String,
-        /// Module path, if known.
-        module_path: Option<String>,
-        /// Source file, if known.
-        file: Option<String>,
-        /// Source line, if known.
-        line: Option<u32>,
-        /// The names of its fields, in declaration order; the records that
-        /// use the callsite share these very strings.
-        fields: Vec<Arc<str>>,
-    },
+    /// A callsite's metadata, written once before the first record using it
+    /// (boxed: it is the largest record and the rarest, so the others do
+    /// not pay for its size).
+    Callsite(Box<CallsiteRecord>),
     /// A thread's name, written once before its first record.
     Thread {
         /// The number records use for it.
@@ -516,7 +523,7 @@ impl JournalReader {
                 RecordRef::Callsite(d) => {
                     let fields: Vec<Arc<str>> = d.fields.iter().map(|&s| Arc::from(s)).collect();
                     names.callsites.insert(d.id, fields.clone());
-                    Record::Callsite {
+                    Record::Callsite(Box::new(CallsiteRecord {
                         id: d.id,
                         is_span: d.kind == KIND_SPAN,
                         level: level_from_byte(d.level),
@@ -526,7 +533,7 @@ impl JournalReader {
                         file: non_empty(d.file),
                         line: (d.line != 0).then_some(d.line),
                         fields,
-                    }
+                    }))
                 }
                 RecordRef::Thread { thread, name } => Record::Thread {
                     thread,
