@@ -1,0 +1,201 @@
+//! The layer's span numbering end to end, through the journal: the paths
+//! the integration tests rarely reach (span table full, layer clones in
+//! two subscribers).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use tracing_subscriber::prelude::*;
+
+use crate::journal::{Record, read_journal};
+use crate::value::Value;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("bhtrace-unit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn field_u64(fields: &[(String, Value)], name: &str) -> Option<u64> {
+    fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| match v {
+            Value::U64(i) => Some(*i),
+            Value::I64(i) => Some(*i as u64),
+            _ => None,
+        })
+}
+
+/// The journal's records, checked to be well numbered: every span number
+/// is new, every enter, exit, close and record names a created span, and
+/// every span is closed exactly once.
+fn check_numbers(records: &[Record]) {
+    let mut created = HashSet::new();
+    let mut closed = HashSet::new();
+    for r in records {
+        match r {
+            Record::NewSpan { span, .. } => assert!(created.insert(*span), "span {span} twice"),
+            Record::Enter { span, .. }
+            | Record::Exit { span, .. }
+            | Record::Record { span, .. } => {
+                assert!(
+                    created.contains(span) && !closed.contains(span),
+                    "span {span}"
+                )
+            }
+            Record::Close { span, .. } => {
+                assert!(created.contains(span), "close of unknown span {span}");
+                assert!(closed.insert(*span), "span {span} closed twice");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(created, closed);
+}
+
+/// More live spans than the span table has slots: the ones whose slot is
+/// taken keep their number in the registry's extensions, and enters,
+/// exits, events, explicit parents, records and closes find it there.
+#[test]
+fn spans_beyond_the_table_keep_their_numbers() {
+    const N: u64 = 10_000;
+    let dir = Dir::new("table-full");
+    let (layer, guard) = crate::Builder::new(dir.0.join("t.bht"))
+        .convert(false)
+        .build()
+        .unwrap();
+    let journal = guard.journal_path().unwrap().to_owned();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let root = tracing::info_span!("root");
+        let _r = root.enter();
+        let spans: Vec<_> = (0..N)
+            .map(|i| tracing::info_span!("item", i, late = tracing::field::Empty))
+            .collect();
+        for (i, s) in spans.iter().enumerate() {
+            s.in_scope(|| tracing::info!(i, "in"));
+            tracing::info_span!(parent: s, "child", i).in_scope(|| {});
+            tracing::info!(parent: s, i, "explicit");
+            s.record("late", i as u64);
+        }
+        // Closed in another order than created.
+        let mut spans = spans;
+        while !spans.is_empty() {
+            let at = spans.len() / 2;
+            drop(spans.swap_remove(at));
+        }
+    });
+    guard.finish().unwrap();
+
+    let (records, _) = read_journal(&journal).unwrap();
+    check_numbers(&records);
+    let mut names = HashMap::new();
+    let mut item_of_i = HashMap::new();
+    let mut root = None;
+    for r in &records {
+        match r {
+            Record::Callsite { id, name, .. } => {
+                names.insert(*id, name.clone());
+            }
+            Record::NewSpan {
+                span,
+                parent,
+                callsite,
+                fields,
+                ..
+            } => match names[callsite].as_str() {
+                "root" => root = Some(*span),
+                "item" => {
+                    assert_eq!(*parent, root);
+                    item_of_i.insert(field_u64(fields, "i").unwrap(), *span);
+                }
+                "child" => {
+                    let i = field_u64(fields, "i").unwrap();
+                    assert_eq!(*parent, Some(item_of_i[&i]), "child {i}");
+                }
+                _ => {}
+            },
+            Record::Event { parent, fields, .. } => {
+                let i = field_u64(fields, "i").unwrap();
+                assert_eq!(*parent, Some(item_of_i[&i]), "event {i}");
+            }
+            Record::Record { span, fields } => {
+                let i = field_u64(fields, "late").unwrap();
+                assert_eq!(*span, item_of_i[&i], "record {i}");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(item_of_i.len() as u64, N);
+}
+
+/// A layer cloned into two subscribers: both hand out the same ids (the
+/// same thread, the same slab slots), and each clone's spans keep their
+/// own numbers.
+#[test]
+fn layer_clones_in_two_subscribers_keep_their_spans_apart() {
+    let dir = Dir::new("clones");
+    let (layer, guard) = crate::Builder::new(dir.0.join("t.bht"))
+        .convert(false)
+        .build()
+        .unwrap();
+    let journal = guard.journal_path().unwrap().to_owned();
+    let dispatches = [
+        tracing::Dispatch::new(tracing_subscriber::registry().with(layer.clone())),
+        tracing::Dispatch::new(tracing_subscriber::registry().with(layer)),
+    ];
+    for i in 0..100u64 {
+        // One span per subscriber, both alive at once, with the same id.
+        let spans = [0, 1].map(|k| {
+            tracing::dispatcher::with_default(&dispatches[k], || {
+                tracing::info_span!("s", k = k as u64, i)
+            })
+        });
+        assert_eq!(spans[0].id(), spans[1].id());
+        for (k, s) in spans.iter().enumerate() {
+            tracing::dispatcher::with_default(&dispatches[k], || {
+                s.in_scope(|| tracing::info!(k = k as u64, i, "e"))
+            });
+        }
+    }
+    drop(dispatches);
+    guard.finish().unwrap();
+
+    let (records, _) = read_journal(&journal).unwrap();
+    check_numbers(&records);
+    let mut span_of = HashMap::new();
+    let mut entered = HashSet::new();
+    for r in &records {
+        match r {
+            Record::NewSpan { span, fields, .. } => {
+                let key = (
+                    field_u64(fields, "k").unwrap(),
+                    field_u64(fields, "i").unwrap(),
+                );
+                span_of.insert(key, *span);
+            }
+            Record::Enter { span, .. } => assert!(entered.insert(*span), "span {span}"),
+            Record::Event { parent, fields, .. } => {
+                let key = (
+                    field_u64(fields, "k").unwrap(),
+                    field_u64(fields, "i").unwrap(),
+                );
+                assert_eq!(*parent, Some(span_of[&key]), "{key:?}");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(span_of.len(), 200);
+    assert_eq!(entered.len(), 200);
+}
