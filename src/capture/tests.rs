@@ -199,3 +199,70 @@ fn layer_clones_in_two_subscribers_keep_their_spans_apart() {
     assert_eq!(span_of.len(), 200);
     assert_eq!(entered.len(), 200);
 }
+
+/// A field whose `Debug` panics: the half-written record is cut off, the
+/// buffer unlocked, the panic goes on to the caller, and the thread keeps
+/// recording; also re-entrantly (a `Debug` that enters a span: `tracing`
+/// itself drops events logged from inside a subscriber, not span enters).
+#[test]
+fn a_panicking_field_leaves_no_half_record() {
+    struct Bomb;
+    impl std::fmt::Debug for Bomb {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            panic!("Debug of Bomb");
+        }
+    }
+    struct Chatty(tracing::Span);
+    impl std::fmt::Debug for Chatty {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.in_scope(|| f.write_str("chatty"))
+        }
+    }
+    let dir = Dir::new("panicking-field");
+    let (layer, guard) = crate::Builder::new(dir.0.join("t.bht"))
+        .convert(false)
+        .build()
+        .unwrap();
+    let journal = guard.journal_path().unwrap().to_owned();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let s = tracing::info_span!("s");
+        let _e = s.enter();
+        let chatty = Chatty(tracing::info_span!("chatty"));
+        for i in 0..3u64 {
+            tracing::info!(i, "before");
+            let r = std::panic::catch_unwind(|| tracing::info!(i, bomb = ?Bomb, "boom"));
+            assert!(r.is_err());
+            tracing::info!(i, c = ?chatty, "after");
+        }
+    });
+    guard.finish().unwrap();
+
+    let (records, stats) = read_journal(&journal).unwrap();
+    assert!(!stats.torn_tail, "{stats:?}");
+    // (Not `check_numbers`: the re-entrant enters go out in batches of
+    // their own, ahead of the buffer that holds the span's creation.)
+    let mut messages = Vec::new();
+    let mut names = HashMap::new();
+    let mut chatty = None;
+    let mut enters = HashMap::new();
+    for r in &records {
+        match r {
+            Record::Callsite { id, name, .. } => {
+                names.insert(*id, name.clone());
+            }
+            Record::NewSpan { span, callsite, .. } if names[callsite] == "chatty" => {
+                chatty = Some(*span);
+            }
+            Record::Enter { span, .. } => *enters.entry(*span).or_insert(0) += 1,
+            Record::Event { fields, .. } => {
+                messages.extend(fields.iter().find_map(|(n, v)| match v {
+                    Value::Str(m) if n == "message" => Some(m.clone()),
+                    _ => None,
+                }))
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(messages, ["before", "after"].repeat(3));
+    assert_eq!(enters.get(&chatty.unwrap()), Some(&3));
+}
