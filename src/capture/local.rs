@@ -44,6 +44,9 @@ impl Hasher for AddrHasher {
 /// shared tables.
 #[derive(Debug, Default)]
 pub(crate) struct ThreadCache {
+    /// The callsites used last, by metadata address: a hit costs one
+    /// compare where the map below costs a hash and a probe.
+    recent: [(usize, u32, u32); RECENT],
     callsites: HashMap<usize, (u32, u32), BuildHasherDefault<AddrHasher>>,
     next_span: u64,
     span_end: u64,
@@ -52,6 +55,9 @@ pub(crate) struct ThreadCache {
     /// parent of a new span or event: no registry lookup needed.
     entered: Vec<(u64, u64)>,
 }
+
+/// Slots of [`ThreadCache::recent`] (a power of two).
+const RECENT: usize = 32;
 
 /// The contents of a thread's buffer.
 #[derive(Debug, Default)]
@@ -97,11 +103,20 @@ impl Rec<'_> {
         match self.cache.as_deref_mut() {
             Some(cache) => {
                 let key = meta as *const _ as usize;
-                if let Some(&v) = cache.callsites.get(&key) {
-                    return v;
+                let at = ((key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 59) as usize;
+                let slot = &mut cache.recent[at % RECENT];
+                if slot.0 == key {
+                    return (slot.1, slot.2);
                 }
-                let v = self.shared.register_callsite(meta);
-                cache.callsites.insert(key, v);
+                let v = match cache.callsites.get(&key) {
+                    Some(&v) => v,
+                    None => {
+                        let v = self.shared.register_callsite(meta);
+                        cache.callsites.insert(key, v);
+                        v
+                    }
+                };
+                *slot = (key, v.0, v.1);
                 v
             }
             None => self.shared.register_callsite(meta),
@@ -130,6 +145,13 @@ impl Rec<'_> {
     #[inline]
     pub(crate) fn pop_entered(&mut self, id: u64) -> Option<u64> {
         let c = self.cache.as_deref_mut()?;
+        // Almost always the innermost: spans are exited in reverse order.
+        if let Some(&(e, n)) = c.entered.last() {
+            if e == id {
+                c.entered.pop();
+                return Some(n);
+            }
+        }
         let i = c.entered.iter().rposition(|&(e, _)| e == id)?;
         Some(c.entered.remove(i).1)
     }

@@ -266,3 +266,46 @@ fn a_panicking_field_leaves_no_half_record() {
     assert_eq!(messages, ["before", "after"].repeat(3));
     assert_eq!(enters.get(&chatty.unwrap()), Some(&3));
 }
+
+/// More callsites than the thread's cache of recent ones has slots, used
+/// in turn: every event still names its own callsite.
+#[test]
+fn many_callsites_keep_their_numbers() {
+    macro_rules! events {
+        ($($k:literal)*) => { $( tracing::info!(k = $k as u64); )* };
+    }
+    let dir = Dir::new("callsites");
+    let (layer, guard) = crate::Builder::new(dir.0.join("t.bht"))
+        .convert(false)
+        .build()
+        .unwrap();
+    let journal = guard.journal_path().unwrap().to_owned();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for _ in 0..3 {
+            events!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26
+                27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49);
+        }
+    });
+    guard.finish().unwrap();
+
+    let (records, _) = read_journal(&journal).unwrap();
+    let mut callsite_of = HashMap::new();
+    let mut events = 0;
+    for r in &records {
+        if let Record::Event {
+            callsite, fields, ..
+        } = r
+        {
+            events += 1;
+            let k = field_u64(fields, "k").unwrap();
+            assert_eq!(
+                *callsite_of.entry(k).or_insert(*callsite),
+                *callsite,
+                "k {k}"
+            );
+        }
+    }
+    assert_eq!(events, 150);
+    let distinct: HashSet<_> = callsite_of.values().collect();
+    assert_eq!(distinct.len(), 50);
+}
