@@ -13,11 +13,11 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::catch_unwind;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use super::shared::{SPAN_BLOCK, Shared};
 
@@ -44,6 +44,9 @@ impl Hasher for AddrHasher {
 /// shared tables.
 #[derive(Debug, Default)]
 pub(crate) struct ThreadCache {
+    /// The callsites used last, by metadata address: a hit costs one
+    /// compare where the map below costs a hash and a probe.
+    recent: [(usize, u32, u32); RECENT],
     callsites: HashMap<usize, (u32, u32), BuildHasherDefault<AddrHasher>>,
     next_span: u64,
     span_end: u64,
@@ -52,6 +55,9 @@ pub(crate) struct ThreadCache {
     /// parent of a new span or event: no registry lookup needed.
     entered: Vec<(u64, u64)>,
 }
+
+/// Slots of [`ThreadCache::recent`] (a power of two).
+const RECENT: usize = 32;
 
 /// The contents of a thread's buffer.
 #[derive(Debug, Default)]
@@ -97,11 +103,20 @@ impl Rec<'_> {
         match self.cache.as_deref_mut() {
             Some(cache) => {
                 let key = meta as *const _ as usize;
-                if let Some(&v) = cache.callsites.get(&key) {
-                    return v;
+                let at = ((key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 59) as usize;
+                let slot = &mut cache.recent[at % RECENT];
+                if slot.0 == key {
+                    return (slot.1, slot.2);
                 }
-                let v = self.shared.register_callsite(meta);
-                cache.callsites.insert(key, v);
+                let v = match cache.callsites.get(&key) {
+                    Some(&v) => v,
+                    None => {
+                        let v = self.shared.register_callsite(meta);
+                        cache.callsites.insert(key, v);
+                        v
+                    }
+                };
+                *slot = (key, v.0, v.1);
                 v
             }
             None => self.shared.register_callsite(meta),
@@ -130,6 +145,13 @@ impl Rec<'_> {
     #[inline]
     pub(crate) fn pop_entered(&mut self, id: u64) -> Option<u64> {
         let c = self.cache.as_deref_mut()?;
+        // Almost always the innermost: spans are exited in reverse order.
+        if let Some(&(e, n)) = c.entered.last() {
+            if e == id {
+                c.entered.pop();
+                return Some(n);
+            }
+        }
         let i = c.entered.iter().rposition(|&(e, _)| e == id)?;
         Some(c.entered.remove(i).1)
     }
@@ -161,8 +183,27 @@ thread_local! {
 struct OwnerActive<'a>(&'a AtomicBool);
 
 impl Drop for OwnerActive<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.0.store(false, Relaxed);
+    }
+}
+
+/// The locked buffer while one record is written into it. Left without
+/// [`Writing::done`] (a field's `Debug` panicked), it cuts the half-written
+/// record off before the lock is released, and the panic goes on.
+struct Writing<'a> {
+    inner: MutexGuard<'a, BufInner>,
+    start: usize,
+    done: bool,
+}
+
+impl Drop for Writing<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.done {
+            self.inner.bytes.truncate(self.start);
+        }
     }
 }
 
@@ -186,36 +227,33 @@ impl ThreadBuf {
         tb
     }
 
-    /// Encodes one record into this buffer. Returns the closure back when
-    /// the call is re-entrant, so the caller can take the fallback.
-    fn record<F: FnOnce(&mut Rec<'_>) -> bool>(&self, shared: &Shared, f: F) -> Option<F> {
-        if self.owner_active.load(Relaxed) {
-            return Some(f);
-        }
+    /// Encodes one record into this buffer. The caller has checked that
+    /// this is not a re-entrant call (`owner_active`).
+    #[inline(always)]
+    fn record<F: FnOnce(&mut Rec<'_>) -> bool>(&self, shared: &Shared, f: F) {
         self.owner_active.store(true, Relaxed);
         let _active = OwnerActive(&self.owner_active);
-        let mut guard = self.inner.lock();
-        let inner = &mut *guard;
+        let inner = self.inner.lock();
+        let start = inner.bytes.len();
+        let mut w = Writing {
+            inner,
+            start,
+            done: false,
+        };
+        let inner = &mut *w.inner;
         if inner.sealed {
             shared.counters.records_after_finish.fetch_add(1, Relaxed);
-            return None;
+            w.done = true;
+            return;
         }
-        let start = inner.bytes.len();
         let mut rec = Rec {
             buf: &mut inner.bytes,
             thread: self.thread,
             shared,
             cache: Some(&mut inner.cache),
         };
-        // A panicking `Debug` impl must not leave half a record behind.
-        match catch_unwind(AssertUnwindSafe(|| f(&mut rec))) {
-            Ok(true) => inner.records += 1,
-            Ok(false) => {}
-            Err(panic) => {
-                inner.bytes.truncate(start);
-                drop(guard);
-                resume_unwind(panic);
-            }
+        if f(&mut rec) {
+            inner.records += 1;
         }
         if inner.bytes.len() >= shared.batch_bytes {
             // Sent while holding the lock: the writer, once it holds this
@@ -224,14 +262,14 @@ impl ThreadBuf {
             let records = std::mem::take(&mut inner.records);
             shared.send(bytes, records);
         }
-        None
+        w.done = true;
     }
 }
 
 /// Records one record on the current thread through `shared`'s buffers.
-#[inline]
 ///
 /// `f` writes at most one record and says whether it did.
+#[inline(always)]
 pub(crate) fn emit(shared: &Shared, f: impl FnOnce(&mut Rec<'_>) -> bool) {
     if shared.closed.load(Relaxed) {
         shared.counters.records_after_finish.fetch_add(1, Relaxed);
@@ -243,25 +281,40 @@ pub(crate) fn emit(shared: &Shared, f: impl FnOnce(&mut Rec<'_>) -> bool) {
         if let Ok(list) = cell.try_borrow() {
             if let Some((_, tb)) = list.iter().find(|(id, _)| *id == shared.instance) {
                 thread = tb.thread;
-                if let Some(f) = slot.take() {
-                    slot = tb.record(shared, f);
+                // Re-entrant (a field's `Debug` that logs): the fallback.
+                if !tb.owner_active.load(Relaxed) {
+                    if let Some(f) = slot.take() {
+                        tb.record(shared, f);
+                    }
                 }
                 return;
             }
         }
-        let Ok(mut list) = cell.try_borrow_mut() else {
-            return;
-        };
-        let tb = ThreadBuf::register(shared);
-        list.push((shared.instance, Arc::clone(&tb)));
-        drop(list);
-        thread = tb.thread;
-        if let Some(f) = slot.take() {
-            slot = tb.record(shared, f);
-        }
+        register_and_record(shared, cell, &mut slot, &mut thread);
     });
     if let Some(f) = slot {
         fallback(shared, thread, f);
+    }
+}
+
+/// The first record of this thread through `shared`: a buffer for it.
+#[cold]
+#[inline(never)]
+fn register_and_record<F: FnOnce(&mut Rec<'_>) -> bool>(
+    shared: &Shared,
+    cell: &RefCell<Vec<(u64, Arc<ThreadBuf>)>>,
+    slot: &mut Option<F>,
+    thread: &mut u32,
+) {
+    let Ok(mut list) = cell.try_borrow_mut() else {
+        return;
+    };
+    let tb = ThreadBuf::register(shared);
+    list.push((shared.instance, Arc::clone(&tb)));
+    drop(list);
+    *thread = tb.thread;
+    if let Some(f) = slot.take() {
+        tb.record(shared, f);
     }
 }
 

@@ -9,6 +9,9 @@ pub(crate) mod local;
 mod panic_hook;
 pub(crate) mod setup;
 pub(crate) mod shared;
+mod spans;
+#[cfg(test)]
+mod tests;
 mod visit;
 
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use crate::journal::record::{
 };
 use local::emit;
 use shared::Shared;
+use spans::SpanTable;
 use visit::FieldEncoder;
 
 /// The layer that records spans and events into a bhtrace journal.
@@ -40,31 +44,29 @@ use visit::FieldEncoder;
 /// tracing_subscriber::registry().with(layer).init();
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct BhtLayer {
     shared: Arc<Shared>,
+    /// The numbers of this layer's live spans, by tracing id.
+    spans: Arc<SpanTable>,
 }
 
-/// bhtrace's own number for a span, kept in the span's extensions. Unlike
-/// `tracing`'s ids it is never reused within a trace.
+/// A clone shares the trace but not the table of span ids: it goes into
+/// another subscriber, whose ids are its own.
+impl Clone for BhtLayer {
+    fn clone(&self) -> Self {
+        BhtLayer::new(Arc::clone(&self.shared))
+    }
+}
+
+/// bhtrace's own number for a span whose slot in the [`SpanTable`] was
+/// taken, kept in the span's extensions. Unlike `tracing`'s ids it is never
+/// reused within a trace.
 #[derive(Debug, Clone, Copy)]
 struct SpanNo(u64);
 
-/// The number of the nearest span in `span`'s scope (itself first) that
-/// this layer recorded, or 0.
-fn nearest_recorded<S>(span: SpanRef<'_, S>) -> u64
-where
-    S: for<'a> LookupSpan<'a>,
-{
-    for s in span.scope() {
-        if let Some(n) = s.extensions().get::<SpanNo>() {
-            return n.0;
-        }
-    }
-    0
-}
-
-fn number_of<S>(id: &Id, ctx: &Context<'_, S>) -> u64
+/// The number of an extension-kept span, or 0.
+fn extension_number<S>(id: &Id, ctx: &Context<'_, S>) -> u64
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -75,7 +77,38 @@ where
 
 impl BhtLayer {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        BhtLayer { shared }
+        BhtLayer {
+            shared,
+            spans: Arc::default(),
+        }
+    }
+
+    /// The number of span `id`, or 0 when this layer did not record it.
+    fn number_of<S>(&self, id: &Id, ctx: &Context<'_, S>) -> u64
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        match self.spans.get(id.into_u64()) {
+            Some(n) => n,
+            None => extension_number(id, ctx),
+        }
+    }
+
+    /// The number of the nearest span in `span`'s scope (itself first) that
+    /// this layer recorded, or 0.
+    fn nearest_recorded<S>(&self, span: SpanRef<'_, S>) -> u64
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        for s in span.scope() {
+            if let Some(n) = self.spans.get(s.id().into_u64()) {
+                return n;
+            }
+            if let Some(n) = s.extensions().get::<SpanNo>() {
+                return n.0;
+            }
+        }
+        0
     }
 }
 
@@ -84,12 +117,15 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
         // The registry's parent, walked up to the nearest span this layer
         // recorded (per-layer filters can hide some). Only explicit parents
         // and the re-entrant fallback need it: a contextual parent is the
         // top of this thread's entered stack.
-        let lookup_parent = || span.parent().map_or(0, nearest_recorded);
+        let lookup_parent = || {
+            ctx.span(id)
+                .and_then(|s| s.parent())
+                .map_or(0, |p| self.nearest_recorded(p))
+        };
         let t = self.shared.now();
         let meta = attrs.metadata();
         let mut number = 0;
@@ -109,15 +145,21 @@ where
             enc.finish();
             true
         });
-        if number != 0 {
-            span.extensions_mut().insert(SpanNo(number));
+        if number != 0 && !self.spans.insert(id.into_u64(), number) {
+            if let Some(span) = ctx.span(id) {
+                span.extensions_mut().insert(SpanNo(number));
+            }
         }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let Some(number) = span.extensions().get::<SpanNo>().map(|n| n.0) else {
-            return;
+        let number = match self.spans.get(id.into_u64()) {
+            Some(n) => n,
+            None => match span.extensions().get::<SpanNo>() {
+                Some(n) => n.0,
+                None => return,
+            },
         };
         let meta = span.metadata();
         emit(&self.shared, |rec| {
@@ -131,8 +173,8 @@ where
     }
 
     fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
-        let span = number_of(id, &ctx);
-        let follows = number_of(follows, &ctx);
+        let span = self.number_of(id, &ctx);
+        let follows = self.number_of(follows, &ctx);
         if span != 0 && follows != 0 {
             emit(&self.shared, |rec| {
                 put_follows(rec.buf, span, follows);
@@ -142,7 +184,10 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let lookup_parent = || ctx.event_span(event).map_or(0, nearest_recorded);
+        let lookup_parent = || {
+            ctx.event_span(event)
+                .map_or(0, |s| self.nearest_recorded(s))
+        };
         let t = self.shared.now();
         let meta = event.metadata();
         emit(&self.shared, |rec| {
@@ -163,7 +208,7 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        let span = number_of(id, &ctx);
+        let span = self.number_of(id, &ctx);
         if span != 0 {
             let t = self.shared.now();
             emit(&self.shared, |rec| {
@@ -178,10 +223,10 @@ where
         let t = self.shared.now();
         emit(&self.shared, |rec| {
             // The span this thread entered, else (entered before this layer
-            // saw it, or the fallback) its extension.
+            // saw it, or the fallback) its number from the span table.
             let span = rec
                 .pop_entered(id.into_u64())
-                .unwrap_or_else(|| number_of(id, &ctx));
+                .unwrap_or_else(|| self.number_of(id, &ctx));
             if span == 0 {
                 return false;
             }
@@ -191,7 +236,11 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let span = number_of(&id, &ctx);
+        // Out of the table whatever happens next: the id may be reused.
+        let span = match self.spans.remove(id.into_u64()) {
+            Some(n) => n,
+            None => extension_number(&id, &ctx),
+        };
         if span != 0 {
             let t = self.shared.now();
             emit(&self.shared, |rec| {

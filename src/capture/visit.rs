@@ -27,6 +27,7 @@ pub(crate) struct FieldEncoder<'a> {
 }
 
 impl<'a> FieldEncoder<'a> {
+    #[inline]
     pub(crate) fn new(buf: &'a mut Vec<u8>, redact: u32) -> Self {
         let count_at = buf.len();
         buf.push(0);
@@ -99,6 +100,7 @@ impl<'a> FieldEncoder<'a> {
     }
 
     /// Patches the count byte.
+    #[inline]
     pub(crate) fn finish(self) {
         self.buf[self.count_at] = self.count;
     }
