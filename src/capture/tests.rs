@@ -27,10 +27,10 @@ impl Drop for Dir {
     }
 }
 
-fn field_u64(fields: &[(String, Value)], name: &str) -> Option<u64> {
+fn field_u64(fields: &[(std::sync::Arc<str>, Value)], name: &str) -> Option<u64> {
     fields
         .iter()
-        .find(|(n, _)| n == name)
+        .find(|(n, _)| &**n == name)
         .and_then(|(_, v)| match v {
             Value::U64(i) => Some(*i),
             Value::I64(i) => Some(*i as u64),
@@ -105,8 +105,8 @@ fn spans_beyond_the_table_keep_their_numbers() {
     let mut root = None;
     for r in &records {
         match r {
-            Record::Callsite { id, name, .. } => {
-                names.insert(*id, name.clone());
+            Record::Callsite(c) => {
+                names.insert(c.id, c.name.clone());
             }
             Record::NewSpan {
                 span,
@@ -247,8 +247,8 @@ fn a_panicking_field_leaves_no_half_record() {
     let mut enters = HashMap::new();
     for r in &records {
         match r {
-            Record::Callsite { id, name, .. } => {
-                names.insert(*id, name.clone());
+            Record::Callsite(c) => {
+                names.insert(c.id, c.name.clone());
             }
             Record::NewSpan { span, callsite, .. } if names[callsite] == "chatty" => {
                 chatty = Some(*span);
@@ -256,7 +256,7 @@ fn a_panicking_field_leaves_no_half_record() {
             Record::Enter { span, .. } => *enters.entry(*span).or_insert(0) += 1,
             Record::Event { fields, .. } => {
                 messages.extend(fields.iter().find_map(|(n, v)| match v {
-                    Value::Str(m) if n == "message" => Some(m.clone()),
+                    Value::Str(m) if &**n == "message" => Some(m.clone()),
                     _ => None,
                 }))
             }
