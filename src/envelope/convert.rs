@@ -757,25 +757,25 @@ struct Layout {
     ghost_records: u64,
 }
 
-/// Re-encodes an index of full-width rows (behind `COLUMNS` bytes kept for
-/// the widths) in `layout`, in place: a narrow row is never longer than a
-/// wide one, so writing row `r` never reaches row `r + 1` before it is read.
+/// Narrows an index of full-width rows (behind `COLUMNS` bytes kept for
+/// the widths) to `layout`, in place. A column's stored value is
+/// little-endian, so its narrow form is the first bytes of its wide form:
+/// nothing is decoded. A narrow row is never longer than a wide one, so
+/// writing never overtakes reading (`copy_within` handles the overlap).
 fn narrow(mut index: Vec<u8>, layout: RowLayout) -> Vec<u8> {
-    let wide = RowLayout::WIDE.row_len();
-    let rows = (index.len() - COLUMNS) / wide;
-    let mut out = Vec::with_capacity(layout.row_len());
+    let wide = RowLayout::WIDE;
+    let rows = (index.len() - COLUMNS) / wide.row_len();
+    let mut to = COLUMNS;
     for r in 0..rows {
-        let at = COLUMNS + r * wide;
-        // Rows were encoded by the converter itself: they decode.
-        let Ok(row) = RowLayout::WIDE.get(r as u32, &index[at..at + wide]) else {
-            continue;
-        };
-        out.clear();
-        layout.put(r as u32, &row, &mut out);
-        let at = COLUMNS + r * layout.row_len();
-        index[at..at + out.len()].copy_from_slice(&out);
+        let mut from = COLUMNS + r * wide.row_len();
+        for (w, max) in layout.widths().into_iter().zip(wide.widths()) {
+            let w = usize::from(w);
+            index.copy_within(from..from + w, to);
+            from += usize::from(max);
+            to += w;
+        }
     }
-    index.truncate(COLUMNS + rows * layout.row_len());
+    index.truncate(to);
     index[..COLUMNS].copy_from_slice(&layout.widths());
     index
 }
