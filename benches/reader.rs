@@ -22,7 +22,6 @@ use tracing::{info, info_span};
 use tracing_subscriber::prelude::*;
 
 #[path = "../examples/checkout/request.rs"]
-#[allow(dead_code)]
 mod request;
 
 fn dir() -> PathBuf {

@@ -68,11 +68,7 @@ fn intervals_by_thread(trace: &TraceReader, span: &Span) -> HashMap<String, Vec<
 fn async_span_keeps_every_interval_and_its_busy_time() {
     let dir = TempDir::new("async_intervals");
     let path = dir.join("t.bht");
-    let (layer, guard) = bhtrace::Builder::new(&path)
-        .keep_journal(true)
-        .build()
-        .unwrap();
-    let journal = guard.journal_path().unwrap().to_owned();
+    let (layer, guard, journal) = core_support::keeping_journal(&path);
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let (hopping, shared, reentrant) = tracing::dispatcher::with_default(&dispatch, || {
         (

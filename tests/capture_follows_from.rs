@@ -13,11 +13,7 @@ use tracing_subscriber::prelude::*;
 fn follows_from_links_are_kept() {
     let dir = TempDir::new("follows_from");
     let path = dir.join("t.bht");
-    let (layer, guard) = bhtrace::Builder::new(&path)
-        .keep_journal(true)
-        .build()
-        .unwrap();
-    let journal = guard.journal_path().unwrap().to_owned();
+    let (layer, guard, journal) = core_support::keeping_journal(&path);
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
 
     let (producer, scheduler) = tracing::dispatcher::with_default(&dispatch, || {

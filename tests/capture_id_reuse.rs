@@ -17,11 +17,7 @@ const N: u64 = 10_000;
 fn spans_in_a_loop_get_distinct_numbers_and_correct_parents() {
     let dir = TempDir::new("id_reuse");
     let path = dir.join("t.bht");
-    let (layer, guard) = bhtrace::Builder::new(&path)
-        .keep_journal(true)
-        .build()
-        .unwrap();
-    let journal = guard.journal_path().unwrap().to_owned();
+    let (layer, guard, journal) = core_support::keeping_journal(&path);
     let mut tracing_ids = HashSet::new();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         let root = tracing::info_span!("root");

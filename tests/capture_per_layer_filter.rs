@@ -33,11 +33,7 @@ impl<S: tracing::Subscriber> Layer<S> for CountSpans {
 fn hidden_middle_span_attaches_child_to_nearest_recorded_ancestor() {
     let dir = TempDir::new("per_layer_filter");
     let path = dir.join("t.bht");
-    let (layer, guard) = bhtrace::Builder::new(&path)
-        .keep_journal(true)
-        .build()
-        .unwrap();
-    let journal = guard.journal_path().unwrap().to_owned();
+    let (layer, guard, journal) = core_support::keeping_journal(&path);
     let filtered = layer.with_filter(filter_fn(|meta| !meta.name().starts_with("hidden")));
     let seen = Arc::new(AtomicUsize::new(0));
     let subscriber = tracing_subscriber::registry()

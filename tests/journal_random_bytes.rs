@@ -37,11 +37,7 @@ fn real_preamble() -> Vec<u8> {
 fn make_preamble() -> Vec<u8> {
     let dir = TempDir::new("random-preamble");
     let path = dir.join("t.bht");
-    let (layer, guard) = bhtrace::Builder::new(&path)
-        .keep_journal(true)
-        .build()
-        .unwrap();
-    let journal = guard.journal_path().unwrap().to_owned();
+    let (layer, guard, journal) = core_support::keeping_journal(&path);
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         tracing::info_span!("x").in_scope(|| {});
     });

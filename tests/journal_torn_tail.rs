@@ -30,11 +30,7 @@ fn frame_starts(bytes: &[u8]) -> Vec<usize> {
 fn journal_cut_inside_its_last_frame_reads_every_earlier_frame() {
     let dir = TempDir::new("torn_tail");
     let path = dir.join("t.bht");
-    let (layer, guard) = bhtrace::Builder::new(&path)
-        .keep_journal(true)
-        .build()
-        .unwrap();
-    let journal = guard.journal_path().unwrap().to_owned();
+    let (layer, guard, journal) = core_support::keeping_journal(&path);
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     for round in 0..3u64 {
         tracing::dispatcher::with_default(&dispatch, || {

@@ -102,11 +102,7 @@ const JOURNAL: Bound = Bound {
 
 fn record(dir: &TempDir, name: &str, spans: u64) -> (Vec<u8>, Vec<u8>) {
     let path = dir.join(&format!("{name}.bht"));
-    let (layer, guard) = bhtrace::Builder::new(&path)
-        .keep_journal(true)
-        .build()
-        .unwrap();
-    let journal = guard.journal_path().unwrap().to_owned();
+    let (layer, guard, journal) = core_support::keeping_journal(&path);
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         let root = tracing::info_span!("request", service = "api", user = "ada");
         let _r = root.enter();
@@ -121,22 +117,6 @@ fn record(dir: &TempDir, name: &str, spans: u64) -> (Vec<u8>, Vec<u8>) {
         std::fs::read(&path).unwrap(),
         std::fs::read(journal).unwrap(),
     )
-}
-
-fn patch_table(good: &[u8], entry: usize, offset: Option<u64>, len: Option<u64>) -> Vec<u8> {
-    let mut b = good.to_vec();
-    let at = PREAMBLE + entry * 16;
-    if let Some(o) = offset {
-        b[at..at + 8].copy_from_slice(&o.to_le_bytes());
-    }
-    if let Some(l) = len {
-        b[at + 8..at + 16].copy_from_slice(&l.to_le_bytes());
-    }
-    let header_len = u32_at(&b, 12) as usize;
-    let crc = crc32fast::hash(&b[PREAMBLE..PREAMBLE + header_len]);
-    let t = b.len() - TRAILER;
-    b[t..t + 4].copy_from_slice(&crc.to_le_bytes());
-    b
 }
 
 #[test]

@@ -33,11 +33,7 @@ fn frames(b: &[u8]) -> Vec<(usize, usize)> {
 fn every_flipped_journal_byte_is_an_error_or_a_clean_stop() {
     let dir = TempDir::new("reliability-journal-flip");
     let path = dir.join("f.bht");
-    let (layer, guard) = bhtrace::Builder::new(&path)
-        .keep_journal(true)
-        .build()
-        .unwrap();
-    let journal = guard.journal_path().unwrap().to_owned();
+    let (layer, guard, journal) = core_support::keeping_journal(&path);
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         let root = tracing::info_span!("root", service = "api");
         let _r = root.enter();

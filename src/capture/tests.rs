@@ -19,6 +19,17 @@ impl Dir {
         std::fs::create_dir_all(&d).unwrap();
         Dir(d)
     }
+
+    /// A layer writing only a journal in this folder (no conversion): the
+    /// layer, its guard and the journal's path.
+    fn journal_only(&self) -> (crate::BhtLayer, crate::Guard, PathBuf) {
+        let (layer, guard) = crate::Builder::new(self.0.join("t.bht"))
+            .convert(false)
+            .build()
+            .unwrap();
+        let journal = guard.journal_path().unwrap().to_owned();
+        (layer, guard, journal)
+    }
 }
 
 impl Drop for Dir {
@@ -72,11 +83,7 @@ fn check_numbers(records: &[Record]) {
 fn spans_beyond_the_table_keep_their_numbers() {
     const N: u64 = 10_000;
     let dir = Dir::new("table-full");
-    let (layer, guard) = crate::Builder::new(dir.0.join("t.bht"))
-        .convert(false)
-        .build()
-        .unwrap();
-    let journal = guard.journal_path().unwrap().to_owned();
+    let (layer, guard, journal) = dir.journal_only();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         let root = tracing::info_span!("root");
         let _r = root.enter();
@@ -146,11 +153,7 @@ fn spans_beyond_the_table_keep_their_numbers() {
 #[test]
 fn layer_clones_in_two_subscribers_keep_their_spans_apart() {
     let dir = Dir::new("clones");
-    let (layer, guard) = crate::Builder::new(dir.0.join("t.bht"))
-        .convert(false)
-        .build()
-        .unwrap();
-    let journal = guard.journal_path().unwrap().to_owned();
+    let (layer, guard, journal) = dir.journal_only();
     let dispatches = [
         tracing::Dispatch::new(tracing_subscriber::registry().with(layer.clone())),
         tracing::Dispatch::new(tracing_subscriber::registry().with(layer)),
@@ -219,11 +222,7 @@ fn a_panicking_field_leaves_no_half_record() {
         }
     }
     let dir = Dir::new("panicking-field");
-    let (layer, guard) = crate::Builder::new(dir.0.join("t.bht"))
-        .convert(false)
-        .build()
-        .unwrap();
-    let journal = guard.journal_path().unwrap().to_owned();
+    let (layer, guard, journal) = dir.journal_only();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         let s = tracing::info_span!("s");
         let _e = s.enter();
@@ -275,11 +274,7 @@ fn many_callsites_keep_their_numbers() {
         ($($k:literal)*) => { $( tracing::info!(k = $k as u64); )* };
     }
     let dir = Dir::new("callsites");
-    let (layer, guard) = crate::Builder::new(dir.0.join("t.bht"))
-        .convert(false)
-        .build()
-        .unwrap();
-    let journal = guard.journal_path().unwrap().to_owned();
+    let (layer, guard, journal) = dir.journal_only();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for _ in 0..3 {
             events!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26

@@ -7,6 +7,17 @@ use std::path::{Path, PathBuf};
 
 use bhtrace::{SpanId, SpanInfo, TraceReader};
 
+/// A layer (default settings) writing the envelope at `path` and keeping
+/// its journal: the layer, its guard and the journal's path.
+pub fn keeping_journal(path: &Path) -> (bhtrace::BhtLayer, bhtrace::Guard, PathBuf) {
+    let (layer, guard) = bhtrace::Builder::new(path)
+        .keep_journal(true)
+        .build()
+        .unwrap();
+    let journal = guard.journal_path().unwrap().to_owned();
+    (layer, guard, journal)
+}
+
 /// A folder under the system temp dir, unique to this process and test,
 /// removed when dropped.
 #[derive(Debug)]

@@ -35,6 +35,25 @@ pub fn cell(index: &[u8], r: usize, col: usize) -> std::ops::Range<usize> {
     at..at + widths[col]
 }
 
+/// Sets entry `entry` of the header's section table (offset, length, or
+/// both) and recomputes the header checksum, so the reader's own bounds
+/// checks are what meet the change.
+pub fn patch_table(good: &[u8], entry: usize, offset: Option<u64>, len: Option<u64>) -> Vec<u8> {
+    let mut b = good.to_vec();
+    let at = PREAMBLE + entry * 16;
+    if let Some(o) = offset {
+        b[at..at + 8].copy_from_slice(&o.to_le_bytes());
+    }
+    if let Some(l) = len {
+        b[at + 8..at + 16].copy_from_slice(&l.to_le_bytes());
+    }
+    let header_len = u32_at(&b, 12) as usize;
+    let crc = crc32fast::hash(&b[PREAMBLE..PREAMBLE + header_len]);
+    let t = b.len() - TRAILER;
+    b[t..t + 4].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
 pub fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
