@@ -266,18 +266,15 @@ fn sigkill_at_random_moments_loses_at_most_a_flush_interval() {
         );
         results.push(r);
     }
-    // Budget per kill: one flush interval's production, plus what can sit
-    // in each thread's buffer (a batch, when a busy thread's buffer was
-    // skipped at the tick), plus the announced-but-not-begun slack of the
-    // side file (a chunk per thread). The writer is one thread among two
-    // busy ones on a shared machine: a tick it gets to late loses more, so
-    // the interval's share gets a factor 3 (measured: at most 1.4 intervals
-    // on an idle 2-core machine, 20 kills; rates from the journal's own
-    // timestamps are noisy too).
+    // Budget per kill: one flush interval's production (the writer ticks
+    // every half interval, so a late or skipped tick still writes within
+    // the interval), plus what can sit in each thread's buffer (a batch,
+    // when a busy thread's buffer was skipped at the tick), plus the
+    // announced-but-not-begun slack of the side file (a chunk per thread).
     for (k, r) in results.iter().enumerate() {
         let batch_records = (BATCH_BYTES as u64 / 16) * THREADS;
         let slack = CHUNK * PER_ITER * THREADS;
-        let budget = 3 * r.per_interval + batch_records + slack;
+        let budget = r.per_interval + batch_records + slack;
         assert!(
             r.lost <= budget,
             "kill {k}: lost up to {} records, budget {budget} (one flush interval = {} records): {r:?}",

@@ -120,6 +120,11 @@ impl Builder {
 
     /// The longest a record stays in memory before the writer hands it to
     /// the operating system: what a process killed with SIGKILL can lose.
+    ///
+    /// The writer ticks every half interval on a fixed schedule (and writes
+    /// sooner when 1 MiB is waiting), so a record that misses one tick
+    /// still reaches the file within the interval; only a machine that
+    /// keeps the writer thread off every core for longer can stretch it.
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval = interval.max(Duration::from_millis(1));
         self

@@ -2,8 +2,11 @@
 //!
 //! It blocks for the first message, drains what else is queued, appends the
 //! batches to a frame, and writes frames out: when one grows past
-//! [`FRAME_TARGET`], and at every flush interval, when it also collects what
-//! idle threads still hold in their buffers. A failed write is counted, the
+//! [`FRAME_TARGET`], and at every tick, when it also collects what idle
+//! threads still hold in their buffers. Ticks come every half flush interval
+//! on a fixed schedule, so a record that missed one tick (its thread was busy
+//! in its buffer, or the writer woke late on a loaded machine) is still
+//! written within one interval of being recorded. A failed write is counted, the
 //! file is cut back to its last whole frame, and the lost records are counted
 //! as dropped; nothing reaches the app.
 
@@ -12,7 +15,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
@@ -20,8 +23,26 @@ use super::record::{put_callsite, put_dropped, put_end, put_thread};
 use super::{FRAME_HEADER_LEN, MAX_FRAME_LEN};
 use crate::capture::shared::{Batch, Msg, Shared};
 
-/// Frames are written out once they reach this size.
-pub(crate) const FRAME_TARGET: usize = 1 << 20;
+/// Frames are written out once they reach this size. Small enough that what
+/// waits in the writer's hands between ticks is a millisecond or two of a
+/// flat-out app (what a SIGKILL can take beyond the threads' buffers and the
+/// channel), large enough that the write calls cost well under 1% of the
+/// writer's time.
+pub(crate) const FRAME_TARGET: usize = 64 << 10;
+
+/// The writer's tick: half the flush interval, so one late or skipped tick
+/// still leaves every record written within the interval.
+fn tick_period(flush_interval: Duration) -> Duration {
+    (flush_interval / 2).max(Duration::from_micros(500))
+}
+
+/// The tick after `deadline`, on the fixed schedule; when the writer is
+/// already past it (a long write, a late wake-up), one period from `now`,
+/// so missed ticks are not fired back to back.
+fn next_deadline(deadline: Instant, tick: Duration, now: Instant) -> Instant {
+    let next = deadline + tick;
+    if next > now { next } else { now + tick }
+}
 
 /// Counters of the capture pipeline, read with
 /// [`Guard::stats`](crate::Guard::stats) while the app runs.
@@ -121,8 +142,8 @@ impl Writer {
 
     /// The writer thread's loop.
     pub(crate) fn run(mut self) -> WriterOutcome {
-        let interval = self.shared.flush_interval;
-        let mut deadline = Instant::now() + interval;
+        let tick = tick_period(self.shared.flush_interval);
+        let mut deadline = Instant::now() + tick;
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(wait) {
@@ -140,7 +161,7 @@ impl Writer {
                 for ack in self.acks.drain(..) {
                     let _ = ack.send(());
                 }
-                deadline = Instant::now() + interval;
+                deadline = next_deadline(deadline, tick, Instant::now());
             }
         }
         self.collect(true);
@@ -298,5 +319,31 @@ impl Writer {
         }
         self.frame.truncate(FRAME_HEADER_LEN);
         self.frame_records = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_come_every_half_interval_on_a_fixed_schedule() {
+        let tick = tick_period(Duration::from_millis(100));
+        assert_eq!(tick, Duration::from_millis(50));
+        let t0 = Instant::now();
+        // On time: the schedule does not drift by the time a tick took.
+        let d1 = t0 + tick;
+        assert_eq!(
+            next_deadline(d1, tick, d1 + Duration::from_millis(3)),
+            d1 + tick
+        );
+        // Woken two periods late: one period from now, not a burst of ticks.
+        let late = d1 + 2 * tick + Duration::from_millis(1);
+        assert_eq!(next_deadline(d1, tick, late), late + tick);
+        // The shortest interval still ticks.
+        assert_eq!(
+            tick_period(Duration::from_millis(1)),
+            Duration::from_micros(500)
+        );
     }
 }
