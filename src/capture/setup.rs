@@ -270,15 +270,29 @@ impl Builder {
 /// carry whatever the app put in its fields. A file already there (left by
 /// an earlier run) is truncated and narrowed to the owner too: the mode
 /// given at open only applies to a file it creates.
+///
+/// A symbolic link at `path` is refused, not written through (`O_NOFOLLOW`):
+/// in a shared directory a planted link would otherwise make the app
+/// truncate and fill a file of the attacker's choosing with its trace.
 pub(crate) fn create_private(path: &Path) -> std::io::Result<File> {
     let mut opts = OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+        opts.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
-    let file = opts.open(path)?;
+    let file = match opts.open(path) {
+        Ok(file) => file,
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(std::io::Error::new(
+                e.kind(),
+                "the path is a symbolic link; bhtrace does not write trace files through links",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -549,6 +549,9 @@ fn convert_impl(
 ) -> Result<ConvertStats, Error> {
     let tmp = tmp_path(out);
     let result = (|| {
+        // A stale temporary file (a conversion that crashed) or a link
+        // planted there goes; the new one is never written through a link.
+        let _ = std::fs::remove_file(&tmp);
         let file = create_private(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         let stats = convert_to(journal, &mut w, &tmp, progress, WINDOW)?;
