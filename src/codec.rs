@@ -142,7 +142,39 @@ impl<'a> Cursor<'a> {
         Ok(u32::from_le_bytes(self.array()?))
     }
 
+    #[inline]
     pub(crate) fn uvarint(&mut self) -> Result<u64, Error> {
+        // Most varints (ids, lengths, small deltas) are one byte.
+        if let Some(&b) = self.data.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        self.uvarint_long()
+    }
+
+    fn uvarint_long(&mut self) -> Result<u64, Error> {
+        // Ten bytes at hand (the longest varint): no bounds check per byte.
+        if let Some(bytes) = self.data.get(self.pos..self.pos + 10) {
+            let mut v: u64 = 0;
+            for (i, &b) in bytes.iter().enumerate() {
+                v |= u64::from(b & 0x7f) << (7 * i);
+                if b < 0x80 {
+                    if i == 9 && b > 1 {
+                        break;
+                    }
+                    self.pos += i + 1;
+                    return Ok(v);
+                }
+            }
+        }
+        self.uvarint_checked()
+    }
+
+    /// The byte-by-byte varint: near the end of the data, and for the
+    /// error a malformed varint gets.
+    fn uvarint_checked(&mut self) -> Result<u64, Error> {
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;

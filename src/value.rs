@@ -205,9 +205,57 @@ pub(crate) fn field_count_hint(c: &Cursor<'_>) -> usize {
         .map_or(0, |n| usize::from(n).min(peek.remaining() / 2))
 }
 
-/// Skips a field list, validating it.
+/// Skips one value: its tag and lengths are checked, a string's bytes are
+/// not (whoever decodes the value later checks that they are UTF-8).
+fn skip_value(c: &mut Cursor<'_>) -> Result<(), Error> {
+    match c.u8()? {
+        T_FALSE | T_TRUE => {}
+        T_I64 | T_U64 => {
+            c.uvarint()?;
+        }
+        T_I128 | T_U128 => {
+            c.take(16)?;
+        }
+        T_F64 => {
+            c.take(8)?;
+        }
+        T_STR | T_BYTES => {
+            c.bytes()?;
+        }
+        _ => return Err(c.corrupt("unknown value type tag")),
+    }
+    Ok(())
+}
+
+/// Skips a field list, checking its structure (count, tags, lengths) but
+/// not the text of its strings: the converter copies field lists as bytes,
+/// and every reader decodes them with [`get_fields`], which does.
 pub(crate) fn skip_fields(c: &mut Cursor<'_>) -> Result<(), Error> {
-    get_fields(c, |_, _| Ok(()))
+    let n = c.u8()?;
+    for _ in 0..n {
+        c.u8()?;
+        skip_value(c)?;
+    }
+    Ok(())
+}
+
+/// Reads a field list, decoding only the fields `wanted(idx)` picks and
+/// skipping the others as [`skip_fields`] does.
+pub(crate) fn get_some_fields<'a>(
+    c: &mut Cursor<'a>,
+    mut wanted: impl FnMut(u8) -> bool,
+    mut f: impl FnMut(u8, RawValue<'a>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let n = c.u8()?;
+    for _ in 0..n {
+        let idx = c.u8()?;
+        if wanted(idx) {
+            f(idx, get_value(c)?)?;
+        } else {
+            skip_value(c)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

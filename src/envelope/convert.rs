@@ -22,7 +22,7 @@ use crate::error::{Error, Section};
 use crate::journal::RecoverStats;
 use crate::journal::read::FrameReader;
 use crate::journal::record::{KIND_SPAN, RecordRef, next_record};
-use crate::value::{RawValue, get_fields};
+use crate::value::{RawValue, get_some_fields};
 
 /// The most payload bytes held in memory at once while converting.
 const WINDOW: u64 = 128 << 20;
@@ -281,21 +281,19 @@ impl Pass1 {
             .callsite(cs)
             .map(|cs| (cs.service_idx, cs.error_idx, cs.status_idx));
         let mut found: Vec<(u8, Pending)> = Vec::new();
-        get_fields(&mut c, |idx, v| {
-            let interesting = match known {
-                Some((s, e, st)) => [s, e, st].contains(&Some(idx)),
-                None => true,
-            };
-            if interesting {
-                found.push((
-                    idx,
-                    match v {
-                        RawValue::Str(s) => Pending::Str(s.to_owned()),
-                        RawValue::Bool(b) => Pending::Bool(b),
-                        _ => Pending::Other,
-                    },
-                ));
-            }
+        let interesting = |idx: u8| match known {
+            Some((s, e, st)) => [s, e, st].contains(&Some(idx)),
+            None => true,
+        };
+        get_some_fields(&mut c, interesting, |idx, v| {
+            found.push((
+                idx,
+                match v {
+                    RawValue::Str(s) => Pending::Str(s.to_owned()),
+                    RawValue::Bool(b) => Pending::Bool(b),
+                    _ => Pending::Other,
+                },
+            ));
             Ok(())
         })?;
         for (idx, v) in found {
