@@ -37,6 +37,8 @@ const GATE: &str = "BHTRACE_RELIABILITY_SIGKILL_DIR";
 const READY: &str = "bhtrace-sigkill-child-ready";
 const THREADS: u64 = 2;
 const FLUSH: Duration = Duration::from_millis(10);
+/// How far back from the last recovered event the app's rate is measured.
+const RATE_WINDOW: Duration = Duration::from_millis(30);
 const BATCH_BYTES: usize = 4 << 10;
 /// Iterations announced at a time in the side file.
 const CHUNK: u64 = 8;
@@ -94,6 +96,22 @@ fn run_child(dir: &Path) -> ! {
     }
 }
 
+/// Records one thread produced per flush interval just before the kill:
+/// its rate over the last `RATE_WINDOW` of its recovered events (the rate
+/// of a thread sharing two cores with another and the writer swings by 2x
+/// over a run, and what a kill takes is what was produced at the end).
+fn final_rate_per_interval(times: &[u64]) -> u64 {
+    let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
+        return 0;
+    };
+    let from = last
+        .saturating_sub(RATE_WINDOW.as_nanos() as u64)
+        .max(first);
+    let events = times.len() - times.partition_point(|&t| t < from);
+    let span_ns = (last - from).max(1);
+    (u128::from(events as u64 * PER_ITER) * FLUSH.as_nanos() / u128::from(span_ns)) as u64
+}
+
 /// What one kill left, measured.
 #[derive(Debug)]
 struct Kill {
@@ -101,8 +119,8 @@ struct Kill {
     produced: u64,
     recovered: u64,
     lost: u64,
-    /// Records the app produces per flush interval, from the journal's own
-    /// timestamps.
+    /// Records the app produced per flush interval at the end of its run,
+    /// from the journal's own timestamps.
     per_interval: u64,
     torn: bool,
 }
@@ -167,8 +185,7 @@ fn kill_once(rng: &mut Rng, k: usize, max_ms: u64) -> Kill {
     );
     // Each thread's events are there from its first, with no gap.
     let mut next_i = [0u64; THREADS as usize];
-    let mut first_t = [None::<u64>; THREADS as usize];
-    let mut last_t = [0u64; THREADS as usize];
+    let mut times: [Vec<u64>; THREADS as usize] = Default::default();
     let mut app_records = 0u64;
     for r in &records {
         match r {
@@ -181,8 +198,7 @@ fn kill_once(rng: &mut Rng, k: usize, max_ms: u64) -> Kill {
                     "kill {k}: thread {t} lost records in the middle"
                 );
                 next_i[t] += 1;
-                first_t[t].get_or_insert(*t_ns);
-                last_t[t] = *t_ns;
+                times[t].push(*t_ns);
             }
             Record::NewSpan { .. }
             | Record::Enter { .. }
@@ -228,9 +244,7 @@ fn kill_once(rng: &mut Rng, k: usize, max_ms: u64) -> Kill {
             next_i[t]
         );
         produced += announced * PER_ITER;
-        let span_ns = last_t[t].saturating_sub(first_t[t].unwrap_or(0)).max(1);
-        let rate = u128::from(next_i[t] * PER_ITER) * FLUSH.as_nanos() / u128::from(span_ns);
-        per_interval += rate as u64;
+        per_interval += final_rate_per_interval(&times[t]);
     }
     Kill {
         after_ms,
