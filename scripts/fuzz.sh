@@ -3,9 +3,9 @@
 #
 #   scripts/fuzz.sh <envelope|journal> [seconds=60] [extra libFuzzer args…]
 #
-# Installs cargo-fuzz from crates.io if it is missing, writes seed corpora
-# from real traces on the first run (fuzz/corpus/<target>/), and runs on the
-# stable toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs -Z flags).
+# Installs cargo-fuzz from crates.io if it is missing, (re)writes the seeds
+# from real traces in the current format (fuzz/corpus/<target>/), and runs
+# on the stable toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs -Z flags).
 # Crashes land in fuzz/artifacts/<target>/; the last lines of the output are
 # libFuzzer's final stats (stat::number_of_executed_units = executions).
 set -euo pipefail
@@ -23,10 +23,11 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 corpus="fuzz/corpus/$target"
-if [ -z "$(ls -A "$corpus" 2>/dev/null)" ]; then
-    echo "== seeding $corpus from traces recorded by the layer"
-    (cd fuzz && cargo run --quiet --example seed -- corpus)
-fi
+# Every run, not only into an empty folder: a corpus kept from an older
+# format version holds files the reader rejects at the version check, and
+# would start the fuzzer from nothing that reaches the decoders.
+echo "== writing the seeds of $corpus from traces recorded by the layer"
+(cd fuzz && cargo run --quiet --example seed -- corpus "$target")
 
 echo "== cargo fuzz run $target for ${seconds}s"
 # -malloc_limit_mb: inputs are a few KiB, so any single allocation of

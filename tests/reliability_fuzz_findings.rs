@@ -6,13 +6,18 @@
 //!
 //! - `envelope-folded-overflow.bht`: span times whose self times, summed
 //!   per stack, overflow a u64 in `write_folded` (fixed by saturating).
+//!   Found in a version 1 envelope; re-encoded as version 2 (its index at
+//!   full column width, every other section byte for byte).
+//!
+//! A finding in a format version the reader no longer opens reaches none
+//! of the code it crashed, so the test fails on one: re-encode it.
 
 mod core_support;
 mod reliability_support;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use bhtrace::{SpanId, TraceReader};
+use bhtrace::{Error, SpanId, TraceReader};
 
 fn exercise(trace: &TraceReader) {
     let _ = trace.verify();
@@ -42,13 +47,17 @@ fn inputs_the_fuzzers_found_never_panic_again() {
         let path = entry.unwrap().path();
         let name = path.display().to_string();
         let result = catch_unwind(AssertUnwindSafe(|| match path.extension() {
-            Some(e) if e == "bht" => {
-                if let Ok(trace) = TraceReader::open(&path) {
-                    exercise(&trace);
-                }
-            }
+            Some(e) if e == "bht" => match TraceReader::open(&path) {
+                Ok(trace) => exercise(&trace),
+                Err(e @ Error::UnsupportedVersion { .. }) => panic!("{name}: {e}"),
+                Err(_) => {}
+            },
             Some(e) if e == "bhtj" => {
-                let _ = bhtrace::journal::read_journal(&path);
+                if let Err(e @ Error::UnsupportedVersion { .. }) =
+                    bhtrace::journal::read_journal(&path)
+                {
+                    panic!("{name}: {e}");
+                }
                 if let Ok((bytes, _)) = bhtrace::recover_to_vec(&path) {
                     reliability_support::answer_every_query_bytes(bytes);
                 }

@@ -1,6 +1,8 @@
 //! Writes the seed corpora for the fuzz targets from real traces recorded
-//! by the layer: `cargo run --example seed -- <corpus dir>` creates
-//! `<dir>/envelope/` and `<dir>/journal/`.
+//! by the layer: `cargo run --example seed -- <corpus dir> [target]` creates
+//! `<dir>/envelope/` and `<dir>/journal/` (or only the named target's).
+//! The seeds are written in the format this build writes, over any seeds
+//! of the same names already there.
 //!
 //! Each file is stored twice, behind the mode byte the targets read first
 //! (0: checksums fixed up, 1: bytes as is).
@@ -43,11 +45,13 @@ fn main() {
     let corpus = std::env::args_os()
         .nth(1)
         .map(std::path::PathBuf::from)
-        .expect("usage: seed <corpus dir>");
+        .expect("usage: seed <corpus dir> [envelope|journal]");
+    let only = std::env::args().nth(2);
+    let wanted = |target: &str| only.as_deref().is_none_or(|o| o == target);
     let scratch = std::env::temp_dir().join(format!("bhtrace-fuzz-seed-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).expect("create the scratch folder");
 
-    let traces: Vec<(&str, (Vec<u8>, Vec<u8>))> = vec![
+    let traces = [
         (
             "one-span",
             record(&scratch, "one", |_| {
@@ -85,14 +89,18 @@ fn main() {
         ),
     ];
     for (name, (envelope, journal)) in &traces {
-        save(&corpus.join("envelope"), name, envelope);
-        save(&corpus.join("journal"), name, journal);
-        // A journal cut inside its last frame, as a killed process leaves it.
-        save(
-            &corpus.join("journal"),
-            &format!("{name}-torn"),
-            &journal[..journal.len() - 3],
-        );
+        if wanted("envelope") {
+            save(&corpus.join("envelope"), name, envelope);
+        }
+        if wanted("journal") {
+            save(&corpus.join("journal"), name, journal);
+            // A journal cut inside its last frame, as a killed process leaves it.
+            save(
+                &corpus.join("journal"),
+                &format!("{name}-torn"),
+                &journal[..journal.len() - 3],
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&scratch);
     println!("seeds written to {}", corpus.display());

@@ -549,6 +549,11 @@ impl TraceReader {
     /// None today; kept fallible like every query.
     pub fn summary(&self) -> Result<(Summary, ReadStats), Error> {
         let rows = &self.s.rows;
+        // Each row's self time once, in one pass over the rows (a row's
+        // children are visited by its own row only): a hostile services
+        // table may list a row with many children in every service, and
+        // recomputing it per listing would cost listings × children.
+        let self_ns: Vec<u64> = (0..rows.len() as u32).map(|r| self.self_time(r)).collect();
         let mut services = Vec::with_capacity(self.s.services.len());
         for (name, list) in &self.s.services {
             let mut s = ServiceSummary {
@@ -563,7 +568,7 @@ impl TraceReader {
                 let row = &rows[r as usize];
                 // Sums of times from a hostile file may not fit: saturate.
                 s.total_ns = s.total_ns.saturating_add(row.end - row.start);
-                s.self_ns = s.self_ns.saturating_add(self.self_time(r));
+                s.self_ns = s.self_ns.saturating_add(self_ns[r as usize]);
                 s.busy_ns = s.busy_ns.saturating_add(row.busy);
                 s.errors += u64::from(row.flags & FLAG_ERROR != 0);
             }
