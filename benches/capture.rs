@@ -80,6 +80,8 @@ fn bench_with(c: &mut Criterion, group: &str, f: fn(u64), in_span: bool) {
         if let Some(j) = done.journal {
             let _ = std::fs::remove_file(j);
         }
+        // Empty once the journal is gone; the next group makes it again.
+        let _ = std::fs::remove_dir(dir());
     });
     g.finish();
 }
@@ -154,6 +156,8 @@ fn bench_two(c: &mut Criterion, group: &str, f: fn(u64), in_span: bool) {
         if let Some(j) = done.journal {
             let _ = std::fs::remove_file(j);
         }
+        // Empty once the journal is gone; the next group makes it again.
+        let _ = std::fs::remove_dir(dir());
     });
     g.finish();
 }
