@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use super::layout::*;
 use crate::capture::local::AddrHasher;
 use crate::capture::setup::create_private;
-use crate::codec::{Cursor, put_bytes, put_uvarint};
+use crate::codec::{Cursor, put_bytes, put_uvarint, uvarint_array};
 use crate::error::{Error, Section};
 use crate::journal::RecoverStats;
 use crate::journal::read::FrameReader;
@@ -338,6 +338,16 @@ impl Pass1 {
         slot
     }
 
+    /// Adds an ENTER, EXIT or EVENT item to span `number`'s block, sized as
+    /// pass 2 will write it (see [`Item::timed`]).
+    fn add_timed(&mut self, number: u64, tag: u8, body: &[u8], t: u64) -> u32 {
+        let slot = self.slot(number);
+        let acc = &self.spans[slot as usize];
+        let start = (acc.callsite != 0).then_some(acc.start);
+        let size = Item::timed(tag, body, t, start).len();
+        self.add_payload(number, size, tag == P_EVENT)
+    }
+
     fn record(&mut self, rec: RecordRef<'_>, offset: u64) -> Result<(), Error> {
         self.records += 1;
         match rec {
@@ -418,7 +428,7 @@ impl Pass1 {
                 body,
             } => {
                 self.see(t);
-                let slot = self.add_payload(span, 1 + body.len() as u64, false);
+                let slot = self.add_timed(span, P_ENTER, body, t);
                 // A thread that holds the span through the overflow map
                 // nests there, so its nested entry is not counted twice.
                 let in_overflow = self.overflow.get(&(slot, thread)).is_some_and(|e| e.0 > 0);
@@ -444,7 +454,7 @@ impl Pass1 {
                 body,
             } => {
                 self.see(t);
-                let slot = self.add_payload(span, 1 + body.len() as u64, false);
+                let slot = self.add_timed(span, P_EXIT, body, t);
                 let acc = &mut self.spans[slot as usize];
                 if acc.depth > 0 && acc.enter_thread == thread {
                     acc.depth -= 1;
@@ -484,7 +494,7 @@ impl Pass1 {
                 if parent == 0 {
                     self.orphan_bytes += 1 + body.len() as u64;
                 } else {
-                    let slot = self.add_payload(parent, 1 + body.len() as u64, true);
+                    let slot = self.add_timed(parent, P_EVENT, body, t);
                     if error {
                         self.spans[slot as usize].flags |= FLAG_ERROR;
                     }
@@ -686,6 +696,7 @@ fn convert_to(
     // Pass 2 needs the span-number map and the layout, not pass 1's
     // per-span accumulators: keep the one thing it reads, free the rest.
     layout.heads = p.spans.iter().map(|a| a.head).collect();
+    layout.starts = p.spans.iter().map(|a| a.start).collect();
     p.spans = Vec::new();
     let payload_crc = pass2(
         JournalRange {
@@ -747,6 +758,9 @@ struct Layout {
     index: Vec<u8>,
     /// Slot → size of its creation item, which opens its block.
     heads: Vec<u32>,
+    /// Slot → the span's start, as its index row stores it: the origin of
+    /// its relative item times.
+    starts: Vec<u64>,
     roots: Vec<u32>,
     /// Service string id → rows, ascending.
     services: Vec<(u32, Vec<u32>)>,
@@ -1010,6 +1024,65 @@ impl Layout {
     }
 }
 
+/// An ENTER, EXIT or EVENT record as a payload item. Both passes build
+/// items with [`Item::timed`], so the size pass 1 counts is the size pass 2
+/// writes.
+struct Item<'a> {
+    tag: u8,
+    /// The body up to the time (an EVENT's callsite), or all of it when the
+    /// item is absolute.
+    head: &'a [u8],
+    /// The varint of `t − start`; no bytes when absolute.
+    time: ([u8; 10], usize),
+    /// The body after the time.
+    tail: &'a [u8],
+}
+
+impl<'a> Item<'a> {
+    /// The item of a journal `body` (everything after the span reference)
+    /// under the absolute `tag` (`P_ENTER`, `P_EXIT` or `P_EVENT`), with
+    /// time `t`, for a span whose `start` is known if its NEW_SPAN came
+    /// earlier in the journal (both passes know it at the same record).
+    ///
+    /// If `t ≥ start`, the relative tag and the body with `t` replaced by
+    /// `t − start`: never longer than the absolute time, usually 1 to 3
+    /// bytes instead of 4 or 5. Otherwise (the start unknown yet, or
+    /// another thread's clock a few ns behind the creating thread's) the
+    /// absolute tag and the body unchanged. Unsigned with this fallback
+    /// rather than zigzagged: a zigzag's sign bit makes a delta one byte
+    /// longer than the absolute time (and a long trace's items larger than
+    /// in v2) whenever it crosses a varint boundary, for rare negatives.
+    fn timed(tag: u8, body: &'a [u8], t: u64, start: Option<u64>) -> Item<'a> {
+        let Some(start) = start.filter(|&s| t >= s) else {
+            return Item {
+                tag,
+                head: body,
+                time: ([0; 10], 0),
+                tail: &[],
+            };
+        };
+        // The body decoded as a record already: its varints are whole.
+        let varint_len = |b: &[u8]| b.iter().position(|&x| x < 0x80).map_or(b.len(), |i| i + 1);
+        let at = if tag == P_EVENT { varint_len(body) } else { 0 };
+        let after = at + varint_len(&body[at..]);
+        Item {
+            tag: match tag {
+                P_EVENT => P_EVENT_REL,
+                P_ENTER => P_ENTER_REL,
+                _ => P_EXIT_REL,
+            },
+            head: &body[..at],
+            time: uvarint_array(t - start),
+            tail: &body[after..],
+        }
+    }
+
+    /// Bytes of the item, tag included.
+    fn len(&self) -> u64 {
+        (1 + self.head.len() + self.time.1 + self.tail.len()) as u64
+    }
+}
+
 /// A slice of the payload section held in memory while a pass fills it.
 struct Window {
     start: u64,
@@ -1022,6 +1095,16 @@ impl Window {
     fn put(&mut self, dest: u64, tag: u8, body: &[u8]) {
         self.put_bytes(dest, &[tag]);
         self.put_bytes(dest + 1, body);
+    }
+
+    /// Writes `item` at payload offset `dest`, as [`Window::put`] does.
+    fn put_item(&mut self, dest: u64, item: &Item<'_>) {
+        let time = &item.time.0[..item.time.1];
+        let mut at = dest;
+        for part in [&[item.tag][..], item.head, time, item.tail] {
+            self.put_bytes(at, part);
+            at += part.len() as u64;
+        }
     }
 
     fn put_bytes(&mut self, dest: u64, bytes: &[u8]) {
@@ -1093,6 +1176,24 @@ fn pass2(
                 false
             }
         };
+        // ENTER, EXIT and EVENT items: relative to the span's start once
+        // its NEW_SPAN has been seen, as pass 1 sized them.
+        let place_timed = |number: u64,
+                           tag: u8,
+                           body: &[u8],
+                           t: u64,
+                           created: &[bool],
+                           w: &mut Window,
+                           cursor: &mut Vec<u64>| {
+            let Some(s) = slot_of(number) else {
+                return false;
+            };
+            let s = s as usize;
+            let item = Item::timed(tag, body, t, created[s].then(|| layout.starts[s]));
+            w.put_item(cursor[s], &item);
+            cursor[s] += item.len();
+            true
+        };
         let (_, _) = for_each_record(
             journal.path,
             journal.end,
@@ -1126,22 +1227,26 @@ fn pass2(
                             slot_of(follows).map_or(NO_SPAN, |s| layout.row_of[s as usize]);
                         place(span, P_FOLLOWS, &target.to_le_bytes(), &mut w, &mut cursor);
                     }
-                    RecordRef::Enter { span, body, .. } => {
-                        place(span, P_ENTER, body, &mut w, &mut cursor);
+                    RecordRef::Enter { span, t, body, .. } => {
+                        place_timed(span, P_ENTER, body, t, &created, &mut w, &mut cursor);
                     }
-                    RecordRef::Exit { span, body, .. } => {
-                        place(span, P_EXIT, body, &mut w, &mut cursor);
+                    RecordRef::Exit { span, t, body, .. } => {
+                        place_timed(span, P_EXIT, body, t, &created, &mut w, &mut cursor);
                     }
                     RecordRef::Event {
                         parent,
                         callsite,
+                        t,
                         body,
                         ..
                     } => {
                         if known(callsite, defined).is_none_or(|c| c.kind == KIND_SPAN) {
                             return Ok(());
                         }
-                        if parent == 0 || !place(parent, P_EVENT, body, &mut w, &mut cursor) {
+                        let placed = parent != 0
+                            && place_timed(parent, P_EVENT, body, t, &created, &mut w, &mut cursor);
+                        if !placed {
+                            // Orphan events stay absolute: they have no span.
                             w.put(orphan_at, P_EVENT, body);
                             orphan_at += 1 + body.len() as u64;
                         }
@@ -1185,7 +1290,248 @@ fn pass2(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::record::{put_close, put_end, put_enter_exit, put_event, put_new_span};
+    use crate::journal::{ProcessInfo, encode_preamble};
     use tracing_subscriber::prelude::*;
+
+    /// Callsites 1 (span "op", no fields) and 2 (event "ev", `message`),
+    /// threads 1 and 2: the start of every hand-written journal below.
+    fn definitions() -> Vec<u8> {
+        let mut b = Vec::new();
+        for (id, kind, name, fields) in [(1u8, 0u8, "op", &[][..]), (2, 1, "ev", &["message"][..])]
+        {
+            b.extend_from_slice(&[0x01, id, kind, 2]);
+            for s in [name, "t", "", ""] {
+                put_bytes(&mut b, s.as_bytes());
+            }
+            b.push(0); // line
+            b.push(fields.len() as u8);
+            for f in fields {
+                put_bytes(&mut b, f.as_bytes());
+            }
+        }
+        b.extend_from_slice(&[0x02, 1, 1, b'a', 0x02, 2, 1, b'b']);
+        b
+    }
+
+    /// The field list of an event: `message = text`.
+    fn message(text: &str) -> Vec<u8> {
+        let mut b = vec![1, 0, 7];
+        put_bytes(&mut b, text.as_bytes());
+        b
+    }
+
+    fn event(b: &mut Vec<u8>, parent: u64, t: u64, thread: u32, text: &str) {
+        put_event(b, parent, 2, t, thread);
+        b.extend_from_slice(&message(text));
+    }
+
+    fn enter(b: &mut Vec<u8>, span: u64, t: u64, thread: u32) {
+        put_enter_exit(b, true, span, t, thread);
+    }
+
+    fn exit(b: &mut Vec<u8>, span: u64, t: u64, thread: u32) {
+        put_enter_exit(b, false, span, t, thread);
+    }
+
+    /// Span `span` created at `t` on thread 1, with no fields.
+    fn new_span(b: &mut Vec<u8>, span: u64, t: u64) {
+        put_new_span(b, span, 0, 1, t, 1);
+        b.push(0);
+    }
+
+    /// Converts a journal of `records` (one frame) in one window, checks
+    /// that windows of a few bytes (every item split across edges) give
+    /// the same envelope and that it verifies, and returns the envelope.
+    fn convert_records(name: &str, records: &[u8]) -> Vec<u8> {
+        let dir = std::env::temp_dir().join(format!("bhtrace-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let journal = dir.join("j.bhtj");
+        let mut file = encode_preamble(&ProcessInfo {
+            pid: 1,
+            executable: String::new(),
+            service_name: None,
+            wall_start_unix_ns: 0,
+            writer_version: String::new(),
+        });
+        file.extend_from_slice(&(records.len() as u32).to_le_bytes());
+        file.extend_from_slice(&crc32fast::hash(records).to_le_bytes());
+        file.extend_from_slice(records);
+        std::fs::write(&journal, file).unwrap();
+        let convert = |window| {
+            let mut out = Vec::new();
+            convert_to(
+                &journal,
+                &mut out,
+                Path::new("<memory>"),
+                &mut |_, _| {},
+                window,
+            )
+            .unwrap();
+            out
+        };
+        let whole = convert(WINDOW);
+        for window in [1, 3, 7] {
+            assert!(convert(window) == whole, "window {window} differs");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+        let trace = crate::TraceReader::from_bytes(whole.clone()).unwrap();
+        trace.verify().unwrap();
+        whole
+    }
+
+    /// The payload section of an envelope, from its section table.
+    fn payload(envelope: &[u8]) -> &[u8] {
+        let at = PREAMBLE_LEN as usize + S_PAYLOAD * 16;
+        let word = |i: usize| u64::from_le_bytes(envelope[i..i + 8].try_into().unwrap()) as usize;
+        let (offset, len) = (word(at), word(at + 8));
+        &envelope[offset..offset + len]
+    }
+
+    /// An item: `tag`, then `parts` (varints, or raw bytes).
+    fn item(tag: u8, parts: &[Part<'_>]) -> Vec<u8> {
+        let mut b = vec![tag];
+        for p in parts {
+            match p {
+                Part::V(v) => put_uvarint(&mut b, *v),
+                Part::B(bytes) => b.extend_from_slice(bytes),
+            }
+        }
+        b
+    }
+
+    enum Part<'a> {
+        V(u64),
+        B(&'a [u8]),
+    }
+    use Part::{B, V};
+
+    /// ENTER, EVENT and EXIT records of span 1 that reach the journal
+    /// before its NEW_SPAN (another thread's batch written first) keep
+    /// absolute times: pass 1 cannot know the start yet. Those after it are
+    /// relative to the start. A span with no NEW_SPAN at all (its event goes
+    /// to the orphan block) and an event with no span stay absolute.
+    #[test]
+    fn a_record_before_its_new_span_stays_absolute() {
+        let mut j = definitions();
+        enter(&mut j, 1, 5_000_000, 2);
+        event(&mut j, 1, 5_000_100, 2, "early");
+        exit(&mut j, 1, 5_000_200, 2);
+        new_span(&mut j, 1, 4_000_000);
+        enter(&mut j, 1, 6_000_000, 1);
+        event(&mut j, 1, 6_000_010, 1, "late");
+        exit(&mut j, 1, 6_000_300, 1);
+        put_close(&mut j, 1, 7_000_000);
+        event(&mut j, 9, 7_000_001, 2, "ghost");
+        event(&mut j, 0, 7_000_002, 1, "orphan");
+        put_end(&mut j, 7_000_003);
+        let envelope = convert_records("before-new-span", &j);
+
+        let want = [
+            item(P_FIELDS, &[V(0)]),
+            item(P_ENTER, &[V(5_000_000), V(2)]),
+            item(P_EVENT, &[V(2), V(5_000_100), V(2), B(&message("early"))]),
+            item(P_EXIT, &[V(5_000_200), V(2)]),
+            item(P_ENTER_REL, &[V(2_000_000), V(1)]),
+            item(
+                P_EVENT_REL,
+                &[V(2), V(2_000_010), V(1), B(&message("late"))],
+            ),
+            item(P_EXIT_REL, &[V(2_000_300), V(1)]),
+            // The orphan block.
+            item(P_EVENT, &[V(2), V(7_000_001), V(2), B(&message("ghost"))]),
+            item(P_EVENT, &[V(2), V(7_000_002), V(1), B(&message("orphan"))]),
+        ]
+        .concat();
+        assert_eq!(payload(&envelope), want);
+
+        let trace = crate::TraceReader::from_bytes(envelope).unwrap();
+        let (full, _) = trace.full().unwrap();
+        let span = &full.spans[0];
+        assert_eq!(span.info.start_ns, 4_000_000);
+        let intervals: Vec<_> = span
+            .intervals
+            .iter()
+            .map(|i| (i.enter_ns, i.exit_ns, i.thread))
+            .collect();
+        assert_eq!(
+            intervals,
+            [
+                (5_000_000, Some(5_000_200), 2),
+                (6_000_000, Some(6_000_300), 1)
+            ]
+        );
+        let events: Vec<_> = span.events.iter().map(|e| (e.t_ns, e.thread)).collect();
+        assert_eq!(events, [(5_000_100, 2), (6_000_010, 1)]);
+        let orphans: Vec<_> = full.orphan_events.iter().map(|e| e.t_ns).collect();
+        assert_eq!(orphans, [7_000_001, 7_000_002]);
+    }
+
+    /// Another thread's clock can read a few ns behind the creating
+    /// thread's: a time before the span's start stays absolute, a time
+    /// equal to it is relative 0, and all read back as written. Times up
+    /// to `u64::MAX` survive; a relative time past it is corrupt.
+    #[test]
+    fn times_before_the_span_start_stay_absolute() {
+        let mut j = definitions();
+        new_span(&mut j, 1, 10_000_000);
+        enter(&mut j, 1, 9_999_990, 2);
+        event(&mut j, 1, 9_999_995, 2, "behind");
+        exit(&mut j, 1, 10_000_000, 2);
+        enter(&mut j, 1, 10_000_100, 1);
+        exit(&mut j, 1, 10_000_400, 1);
+        put_close(&mut j, 1, 10_000_500);
+        new_span(&mut j, 2, u64::MAX - 5);
+        enter(&mut j, 2, u64::MAX, 1);
+        let envelope = convert_records("before-start", &j);
+
+        let want = [
+            item(P_FIELDS, &[V(0)]),
+            item(P_ENTER, &[V(9_999_990), V(2)]),
+            item(P_EVENT, &[V(2), V(9_999_995), V(2), B(&message("behind"))]),
+            item(P_EXIT_REL, &[V(0), V(2)]),
+            item(P_ENTER_REL, &[V(100), V(1)]),
+            item(P_EXIT_REL, &[V(400), V(1)]),
+            item(P_FIELDS, &[V(0)]),
+            item(P_ENTER_REL, &[V(5), V(1)]),
+        ]
+        .concat();
+        assert_eq!(payload(&envelope), want);
+
+        let trace = crate::TraceReader::from_bytes(envelope.clone()).unwrap();
+        let (full, _) = trace.full().unwrap();
+        let intervals = |s: usize| -> Vec<_> {
+            full.spans[s]
+                .intervals
+                .iter()
+                .map(|i| (i.enter_ns, i.exit_ns, i.thread))
+                .collect()
+        };
+        assert_eq!(
+            intervals(0),
+            [
+                (9_999_990, Some(10_000_000), 2),
+                (10_000_100, Some(10_000_400), 1)
+            ]
+        );
+        assert_eq!(full.spans[0].events[0].t_ns, 9_999_995);
+        assert_eq!(intervals(1), [(u64::MAX, None, 1)]);
+
+        // The last item's delta, 5, made 127: the start plus it overflows.
+        let mut bad = envelope;
+        let at = bad.len() - TRAILER_LEN as usize - 2;
+        assert_eq!(bad[at - 1..at + 2], [P_ENTER_REL, 5, 1]);
+        bad[at] = 0x7f;
+        let trace = crate::TraceReader::from_bytes(bad).unwrap();
+        assert!(matches!(
+            trace.span(crate::SpanId(1)),
+            Err(Error::Corrupt {
+                section: Section::Payload,
+                what: "relative time out of range",
+                ..
+            })
+        ));
+    }
 
     /// The payload filled through small windows (many journal passes, items
     /// split across window edges) is byte for byte the one-window result.

@@ -11,7 +11,7 @@ pub(crate) const MAGIC: [u8; 8] = *b"\x89BHT\r\n\x1a\n";
 /// The last eight bytes of every envelope.
 pub(crate) const END_MAGIC: [u8; 8] = *b"BHTEND\x1a\n";
 /// The envelope format version this build writes and reads.
-pub const ENVELOPE_VERSION: u32 = 2;
+pub const ENVELOPE_VERSION: u32 = 3;
 pub(crate) const PREAMBLE_LEN: u64 = 16;
 pub(crate) const TRAILER_LEN: u64 = 32;
 /// Sections in the section table, in file order.
@@ -42,6 +42,12 @@ pub(crate) const P_EVENT: u8 = 0x12;
 pub(crate) const P_ENTER: u8 = 0x13;
 pub(crate) const P_EXIT: u8 = 0x14;
 pub(crate) const P_FOLLOWS: u8 = 0x15;
+/// EVENT, ENTER and EXIT with the time stored as `t − start`, the span's
+/// start being its index row's: a few bytes instead of an absolute time's
+/// four or five.
+pub(crate) const P_EVENT_REL: u8 = 0x16;
+pub(crate) const P_ENTER_REL: u8 = 0x17;
+pub(crate) const P_EXIT_REL: u8 = 0x18;
 
 /// Section numbers in the section table.
 pub(crate) const S_STRINGS: usize = 0;

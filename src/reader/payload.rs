@@ -56,8 +56,12 @@ impl TraceReader {
     }
 
     /// Decodes an event body: callsite (journal number, 1-based), time,
-    /// thread, fields.
-    pub(crate) fn read_event(&self, c: &mut Cursor<'_>) -> Result<EventData, Error> {
+    /// thread, fields. With `start`, the time is stored relative to it.
+    pub(crate) fn read_event(
+        &self,
+        c: &mut Cursor<'_>,
+        start: Option<u64>,
+    ) -> Result<EventData, Error> {
         let cs = c.uvarint32()?;
         let Some(callsite) = (cs as usize)
             .checked_sub(1)
@@ -65,7 +69,7 @@ impl TraceReader {
         else {
             return Err(c.corrupt("event callsite out of range"));
         };
-        let t_ns = c.uvarint()?;
+        let t_ns = read_time(c, start)?;
         let thread = c.uvarint32()?;
         let mut fields = Vec::new();
         self.read_fields(c, callsite, &mut fields)?;
@@ -88,6 +92,8 @@ impl TraceReader {
         let (from, to) = self.block_range(row);
         let slice = &bytes[(from - base) as usize..(to - base) as usize];
         let callsite = self.s.rows[row as usize].callsite as usize;
+        // The origin of the relative item times.
+        let start = self.s.rows[row as usize].start;
         let mut c = Cursor::new(
             slice,
             self.s.extents[S_PAYLOAD].offset + from,
@@ -107,12 +113,14 @@ impl TraceReader {
                     skip_fields(&mut c)?;
                     recorded.push(from..c.pos());
                 }
-                P_EVENT => block.events.push(self.read_event(&mut c)?),
-                tag @ (P_ENTER | P_EXIT) => {
-                    let t = c.uvarint()?;
+                P_EVENT => block.events.push(self.read_event(&mut c, None)?),
+                P_EVENT_REL => block.events.push(self.read_event(&mut c, Some(start))?),
+                tag @ (P_ENTER | P_EXIT | P_ENTER_REL | P_EXIT_REL) => {
+                    let relative = matches!(tag, P_ENTER_REL | P_EXIT_REL);
+                    let t = read_time(&mut c, relative.then_some(start))?;
                     let thread = c.uvarint32()?;
                     let e = open.entry(thread).or_insert((0, t));
-                    if tag == P_ENTER {
+                    if matches!(tag, P_ENTER | P_ENTER_REL) {
                         if e.0 == 0 {
                             e.1 = t;
                         }
@@ -171,9 +179,21 @@ impl TraceReader {
             if c.u8()? != P_EVENT {
                 return Err(c.corrupt("orphan block holds something other than events"));
             }
-            out.push(self.read_event(&mut c)?);
+            out.push(self.read_event(&mut c, None)?);
         }
         out.sort_by_key(|e| e.t_ns);
         Ok(out)
+    }
+}
+
+/// An item's time: absolute, or with `start` (the row's) stored as
+/// `t − start`.
+fn read_time(c: &mut Cursor<'_>, start: Option<u64>) -> Result<u64, Error> {
+    let v = c.uvarint()?;
+    match start {
+        Some(start) => start
+            .checked_add(v)
+            .ok_or_else(|| c.corrupt("relative time out of range")),
+        None => Ok(v),
     }
 }
