@@ -7,7 +7,9 @@
 //! - `envelope-folded-overflow.bht`: span times whose self times, summed
 //!   per stack, overflow a u64 in `write_folded` (fixed by saturating).
 //!   Found in a version 1 envelope; re-encoded as version 2 (its index at
-//!   full column width, every other section byte for byte).
+//!   full column width, every other section byte for byte), then as
+//!   version 3 (the version number alone: v3 only added payload item
+//!   tags, and every answer, error or not, is the same as v2 gave).
 //!
 //! A finding in a format version the reader no longer opens reaches none
 //! of the code it crashed, so the test fails on one: re-encode it.
