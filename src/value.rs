@@ -205,9 +205,9 @@ pub(crate) fn field_count_hint(c: &Cursor<'_>) -> usize {
         .map_or(0, |n| usize::from(n).min(peek.remaining() / 2))
 }
 
-/// Skips one value: its tag and lengths are checked, a string's bytes are
-/// not (whoever decodes the value later checks that they are UTF-8).
-fn skip_value(c: &mut Cursor<'_>) -> Result<(), Error> {
+/// Skips one value: its tag and lengths are checked, and with `text` also
+/// that a string is UTF-8.
+fn skip_value(c: &mut Cursor<'_>, text: bool) -> Result<(), Error> {
     match c.u8()? {
         T_FALSE | T_TRUE => {}
         T_I64 | T_U64 => {
@@ -219,6 +219,9 @@ fn skip_value(c: &mut Cursor<'_>) -> Result<(), Error> {
         T_F64 => {
             c.take(8)?;
         }
+        T_STR if text => {
+            c.str()?;
+        }
         T_STR | T_BYTES => {
             c.bytes()?;
         }
@@ -227,14 +230,16 @@ fn skip_value(c: &mut Cursor<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Skips a field list, checking its structure (count, tags, lengths) but
-/// not the text of its strings: the converter copies field lists as bytes,
-/// and every reader decodes them with [`get_fields`], which does.
-pub(crate) fn skip_fields(c: &mut Cursor<'_>) -> Result<(), Error> {
+/// Skips a field list, checking its structure (count, tags, lengths) and,
+/// with `text`, that its strings are UTF-8: what decides whether a journal
+/// record is readable, so every reader of a journal checks it. Without
+/// `text`, for bytes already checked once (the converter's second pass) or
+/// decoded later anyway (a payload's recorded fields).
+pub(crate) fn skip_fields(c: &mut Cursor<'_>, text: bool) -> Result<(), Error> {
     let n = c.u8()?;
     for _ in 0..n {
         c.u8()?;
-        skip_value(c)?;
+        skip_value(c, text)?;
     }
     Ok(())
 }
@@ -252,7 +257,7 @@ pub(crate) fn get_some_fields<'a>(
         if wanted(idx) {
             f(idx, get_value(c)?)?;
         } else {
-            skip_value(c)?;
+            skip_value(c, false)?;
         }
     }
     Ok(())

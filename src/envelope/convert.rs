@@ -21,7 +21,7 @@ use crate::codec::{Cursor, put_bytes, put_uvarint, uvarint_array};
 use crate::error::{Error, Section};
 use crate::journal::RecoverStats;
 use crate::journal::read::FrameReader;
-use crate::journal::record::{KIND_SPAN, RecordRef, next_record};
+use crate::journal::record::{KIND_SPAN, RecordRef, next_record_as};
 use crate::value::{RawValue, get_some_fields};
 
 /// The most payload bytes held in memory at once while converting.
@@ -511,10 +511,14 @@ impl Pass1 {
 }
 
 /// Streams every decodable record of the journal to `f`, stopping at the
-/// first torn or corrupt frame, or at `limit` (a file offset).
+/// first torn or corrupt frame, or at `limit` (a file offset). With `text`,
+/// field strings are checked for UTF-8 as every journal reader checks them
+/// (pass 1 decides what is readable); pass 2 reads the same bytes again
+/// and skips that check.
 fn for_each_record(
     path: &Path,
     limit: u64,
+    text: bool,
     progress: &mut dyn FnMut(u64),
     mut f: impl FnMut(RecordRef<'_>, u64) -> Result<(), Error>,
 ) -> Result<(FrameReader, u64), Error> {
@@ -529,7 +533,7 @@ fn for_each_record(
             if at >= limit {
                 break 'frames;
             }
-            match next_record(&mut c) {
+            match next_record_as(&mut c, text) {
                 Ok(rec) => {
                     f(rec, at)?;
                     n += 1;
@@ -618,6 +622,7 @@ fn convert_to(
     let (frames, valid_end) = for_each_record(
         journal,
         u64::MAX,
+        true,
         &mut |done| progress(done, total),
         |rec, at| p.record(rec, at),
     )?;
@@ -1197,6 +1202,7 @@ fn pass2(
         let (_, _) = for_each_record(
             journal.path,
             journal.end,
+            false,
             &mut |done| progress(pass, done),
             |rec, _| {
                 match rec {

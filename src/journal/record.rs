@@ -224,6 +224,12 @@ pub(crate) enum RecordRef<'a> {
 
 /// Decodes the next record from `c`.
 pub(crate) fn next_record<'a>(c: &mut Cursor<'a>) -> Result<RecordRef<'a>, Error> {
+    next_record_as(c, true)
+}
+
+/// [`next_record`], checking field strings for UTF-8 only with `text`: the
+/// converter's second pass reads the records its first pass checked.
+pub(crate) fn next_record_as<'a>(c: &mut Cursor<'a>, text: bool) -> Result<RecordRef<'a>, Error> {
     let tag = c.u8()?;
     Ok(match tag {
         R_CALLSITE => {
@@ -266,7 +272,7 @@ pub(crate) fn next_record<'a>(c: &mut Cursor<'a>) -> Result<RecordRef<'a>, Error
             let t = c.uvarint()?;
             let thread = c.uvarint32()?;
             let from = c.pos();
-            skip_fields(c)?;
+            skip_fields(c, text)?;
             RecordRef::NewSpan {
                 span,
                 parent,
@@ -279,7 +285,7 @@ pub(crate) fn next_record<'a>(c: &mut Cursor<'a>) -> Result<RecordRef<'a>, Error
         R_RECORD => {
             let span = c.uvarint()?;
             let from = c.pos();
-            skip_fields(c)?;
+            skip_fields(c, text)?;
             RecordRef::Record {
                 span,
                 fields: c.since(from),
@@ -322,7 +328,7 @@ pub(crate) fn next_record<'a>(c: &mut Cursor<'a>) -> Result<RecordRef<'a>, Error
             let t = c.uvarint()?;
             let thread = c.uvarint32()?;
             let fields_from = c.pos();
-            skip_fields(c)?;
+            skip_fields(c, text)?;
             RecordRef::Event {
                 parent,
                 callsite,

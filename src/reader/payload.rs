@@ -110,7 +110,7 @@ impl TraceReader {
                 P_FIELDS => self.read_fields(&mut c, callsite, &mut block.fields)?,
                 P_RECORD => {
                     let from = c.pos();
-                    skip_fields(&mut c)?;
+                    skip_fields(&mut c, false)?;
                     recorded.push(from..c.pos());
                 }
                 P_EVENT => block.events.push(self.read_event(&mut c, None)?),
