@@ -31,7 +31,6 @@ pub(crate) fn uvarint_array(mut v: u64) -> ([u8; 10], usize) {
 }
 
 /// Number of bytes `put_uvarint(v)` writes.
-#[cfg(test)]
 #[inline]
 pub(crate) fn uvarint_len(v: u64) -> usize {
     // 1 byte per started group of 7 bits, at least one.

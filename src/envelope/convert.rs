@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use super::layout::*;
 use crate::capture::local::AddrHasher;
 use crate::capture::setup::create_private;
-use crate::codec::{Cursor, put_bytes, put_uvarint, uvarint_array};
+use crate::codec::{Cursor, put_bytes, put_uvarint, uvarint_array, uvarint_len};
 use crate::error::{Error, Section};
 use crate::journal::RecoverStats;
 use crate::journal::read::FrameReader;
@@ -329,13 +329,17 @@ impl Pass1 {
 
     fn add_payload(&mut self, number: u64, bytes: u64, is_event: bool) -> u32 {
         let slot = self.slot(number);
+        self.add_payload_at(slot, bytes, is_event);
+        slot
+    }
+
+    fn add_payload_at(&mut self, slot: u32, bytes: u64, is_event: bool) {
         let acc = &mut self.spans[slot as usize];
         acc.payload += bytes;
         acc.records = acc.records.saturating_add(1);
         if is_event {
             acc.event_bytes += bytes;
         }
-        slot
     }
 
     /// Adds an ENTER, EXIT or EVENT item to span `number`'s block, sized as
@@ -344,8 +348,9 @@ impl Pass1 {
         let slot = self.slot(number);
         let acc = &self.spans[slot as usize];
         let start = (acc.callsite != 0).then_some(acc.start);
-        let size = Item::timed(tag, body, t, start).len();
-        self.add_payload(number, size, tag == P_EVENT)
+        let size = Item::timed_len(tag, body, t, start);
+        self.add_payload_at(slot, size, tag == P_EVENT);
+        slot
     }
 
     fn record(&mut self, rec: RecordRef<'_>, offset: u64) -> Result<(), Error> {
@@ -1066,8 +1071,6 @@ impl<'a> Item<'a> {
                 tail: &[],
             };
         };
-        // The body decoded as a record already: its varints are whole.
-        let varint_len = |b: &[u8]| b.iter().position(|&x| x < 0x80).map_or(b.len(), |i| i + 1);
         let at = if tag == P_EVENT { varint_len(body) } else { 0 };
         let after = at + varint_len(&body[at..]);
         Item {
@@ -1086,6 +1089,23 @@ impl<'a> Item<'a> {
     fn len(&self) -> u64 {
         (1 + self.head.len() + self.time.1 + self.tail.len()) as u64
     }
+
+    /// `Item::timed(tag, body, t, start).len()` without building the item:
+    /// what pass 1 needs of the millions it sizes.
+    fn timed_len(tag: u8, body: &[u8], t: u64, start: Option<u64>) -> u64 {
+        let Some(start) = start.filter(|&s| t >= s) else {
+            return 1 + body.len() as u64;
+        };
+        let at = if tag == P_EVENT { varint_len(body) } else { 0 };
+        let time = varint_len(&body[at..]);
+        (1 + body.len() - time + uvarint_len(t - start)) as u64
+    }
+}
+
+/// Length of the varint that opens `b` (the body decoded as a record
+/// already, so its varints are whole).
+fn varint_len(b: &[u8]) -> usize {
+    b.iter().position(|&x| x < 0x80).map_or(b.len(), |i| i + 1)
 }
 
 /// A slice of the payload section held in memory while a pass fills it.
@@ -1296,6 +1316,37 @@ fn pass2(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pass_one_sizes_items_as_pass_two_builds_them() {
+        let times = [0u64, 1, 127, 128, 16_383, 16_384, 1 << 35, u64::MAX];
+        for &t in &times {
+            let (tv, tn) = uvarint_array(t);
+            for (tag, head) in [
+                (P_ENTER, &[][..]),
+                (P_EXIT, &[][..]),
+                (P_EVENT, &[0x85, 0x01][..]),
+            ] {
+                let mut body = head.to_vec();
+                body.extend_from_slice(&tv[..tn]);
+                body.extend_from_slice(&[3, 1, 0, 7, 1, b'x']);
+                for start in [
+                    None,
+                    Some(0),
+                    Some(1),
+                    Some(t),
+                    Some(t / 2),
+                    Some(t.saturating_add(1)),
+                ] {
+                    assert_eq!(
+                        Item::timed_len(tag, &body, t, start),
+                        Item::timed(tag, &body, t, start).len(),
+                        "tag {tag:#x}, t {t}, start {start:?}"
+                    );
+                }
+            }
+        }
+    }
     use crate::journal::record::{put_close, put_end, put_enter_exit, put_event, put_new_span};
     use crate::journal::{ProcessInfo, encode_preamble};
     use tracing_subscriber::prelude::*;
