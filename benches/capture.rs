@@ -41,6 +41,24 @@ fn dir() -> std::path::PathBuf {
     d
 }
 
+/// Runs `bench` with a bhtrace layer writing a journal for `group`, then
+/// finishes it, checks that nothing was dropped, and removes the journal
+/// and (now empty) folder.
+fn with_journal(group: &str, bench: impl FnOnce(bhtrace::BhtLayer)) {
+    let path = dir().join(format!("{group}.bht"));
+    let (layer, guard) = bhtrace::Builder::new(&path)
+        .convert(false)
+        .build()
+        .expect("bench journal");
+    bench(layer);
+    let done = guard.finish().expect("bench finish");
+    assert_eq!(done.writer.records_dropped, 0);
+    if let Some(j) = done.journal {
+        let _ = std::fs::remove_file(j);
+    }
+    let _ = std::fs::remove_dir(dir());
+}
+
 /// Measures `f` with `sub` as the thread's subscriber; with `in_span`,
 /// inside an entered span.
 fn measure<S>(b: &mut Bencher<'_>, sub: S, f: fn(u64), in_span: bool)
@@ -69,19 +87,9 @@ fn bench_with(c: &mut Criterion, group: &str, f: fn(u64), in_span: bool) {
         measure(b, tracing_subscriber::registry().with(Noop), f, in_span)
     });
     g.bench_function("registry + bhtrace", |b| {
-        let path = dir().join(format!("{group}.bht"));
-        let (layer, guard) = bhtrace::Builder::new(&path)
-            .convert(false)
-            .build()
-            .expect("bench journal");
-        measure(b, tracing_subscriber::registry().with(layer), f, in_span);
-        let done = guard.finish().expect("bench finish");
-        assert_eq!(done.writer.records_dropped, 0);
-        if let Some(j) = done.journal {
-            let _ = std::fs::remove_file(j);
-        }
-        // Empty once the journal is gone; the next group makes it again.
-        let _ = std::fs::remove_dir(dir());
+        with_journal(group, |layer| {
+            measure(b, tracing_subscriber::registry().with(layer), f, in_span)
+        })
     });
     g.finish();
 }
@@ -143,21 +151,10 @@ fn bench_two(c: &mut Criterion, group: &str, f: fn(u64), in_span: bool) {
         b.iter_custom(|iters| two_threads(&d, f, in_span, iters))
     });
     g.bench_function("registry + bhtrace", |b| {
-        let path = dir().join(format!("{group}.bht"));
-        let (layer, guard) = bhtrace::Builder::new(&path)
-            .convert(false)
-            .build()
-            .expect("bench journal");
-        let d = Dispatch::new(tracing_subscriber::registry().with(layer));
-        b.iter_custom(|iters| two_threads(&d, f, in_span, iters));
-        drop(d);
-        let done = guard.finish().expect("bench finish");
-        assert_eq!(done.writer.records_dropped, 0);
-        if let Some(j) = done.journal {
-            let _ = std::fs::remove_file(j);
-        }
-        // Empty once the journal is gone; the next group makes it again.
-        let _ = std::fs::remove_dir(dir());
+        with_journal(group, |layer| {
+            let d = Dispatch::new(tracing_subscriber::registry().with(layer));
+            b.iter_custom(|iters| two_threads(&d, f, in_span, iters));
+        })
     });
     g.finish();
 }
