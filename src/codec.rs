@@ -226,6 +226,39 @@ mod tests {
             prop_assert!(c.is_empty());
         }
 
+        /// The ten-byte window (bytes follow the varint) and the
+        /// byte-by-byte path (it ends the data) decode alike, at every
+        /// length, and leave the cursor just past the varint.
+        #[test]
+        fn uvarint_decodes_alike_with_and_without_bytes_after(bits in 0u32..=64, seed: u64, tail: [u8; 9]) {
+            let v = if bits == 0 { 0 } else { seed >> (64 - bits) };
+            let mut buf = Vec::new();
+            put_uvarint(&mut buf, v);
+            let len = buf.len();
+            buf.extend_from_slice(&tail);
+            for data in [&buf[..len], &buf[..]] {
+                let mut c = Cursor::new(data, 0, Section::Journal);
+                prop_assert_eq!(c.uvarint().unwrap(), v);
+                prop_assert_eq!(c.pos(), len);
+            }
+        }
+
+        /// Non-canonical forms (a value padded with `0x80` groups) decode to
+        /// the value, as the format allows.
+        #[test]
+        fn padded_uvarint_decodes(v in 0u64..(1 << 21), pad in 1usize..=7) {
+            let mut buf = Vec::new();
+            put_uvarint(&mut buf, v);
+            let last = buf.len() - 1;
+            buf[last] |= 0x80;
+            buf.extend(std::iter::repeat_n(0x80u8, pad - 1));
+            buf.push(0);
+            buf.extend_from_slice(&[0xff; 8]);
+            let mut c = Cursor::new(&buf, 0, Section::Journal);
+            prop_assert_eq!(c.uvarint().unwrap(), v);
+            prop_assert_eq!(c.pos(), last + 1 + pad);
+        }
+
         #[test]
         fn zigzag_round_trips(v: i64) {
             prop_assert_eq!(unzigzag(zigzag(v)), v);
