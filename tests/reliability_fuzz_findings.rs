@@ -15,7 +15,10 @@
 //!   string is not UTF-8 (`sel\xfcct 1`). The journal reader refused it;
 //!   the converter, once it skipped field strings without checking their
 //!   text, accepted it. The converter's first pass checks text again (its
-//!   second pass does not need to).
+//!   second pass does not need to). Both stop at that record, and the test
+//!   checks that they stop at the same one (that both succeed was not
+//!   enough: with the first pass's check removed, the converter reads on
+//!   past the record and still succeeds).
 //!
 //! A finding in a format version the reader no longer opens reaches none
 //! of the code it crashed, so the test fails on one: re-encode it.
@@ -68,22 +71,31 @@ fn inputs_the_fuzzers_found_never_panic_again() {
                 }
                 // The journal reader and the converter agree on what a
                 // readable journal is (the journal fuzz target's rule).
-                let readable = match bhtrace::journal::JournalReader::open(&path) {
+                // Both stop at the same record: the converter converts what
+                // the reader reads, no more and no less.
+                let read = match bhtrace::journal::JournalReader::open(&path) {
                     Ok(mut reader) => {
                         reader.by_ref().for_each(drop);
-                        reader.error().is_none()
+                        reader.error().is_none().then(|| reader.stats().clone())
                     }
-                    Err(_) => false,
+                    Err(_) => None,
                 };
                 match bhtrace::recover_to_vec(&path) {
-                    Ok((bytes, _)) => {
-                        assert!(
-                            readable,
-                            "{name}: recover accepted a journal the reader refused"
+                    Ok((bytes, converted)) => {
+                        let Some(read) = read else {
+                            panic!("{name}: recover accepted a journal the reader refused");
+                        };
+                        assert_eq!(
+                            (converted.journal.stopped_at, converted.journal.records),
+                            (read.stopped_at, read.records),
+                            "{name}: the converter and the reader stop at different records"
                         );
                         reliability_support::answer_every_query_bytes(bytes);
                     }
-                    Err(e) => assert!(!readable, "{name}: recover refused a readable journal: {e}"),
+                    Err(e) => assert!(
+                        read.is_none(),
+                        "{name}: recover refused a readable journal: {e}"
+                    ),
                 }
             }
             _ => panic!("{name}: not a .bht or .bhtj"),

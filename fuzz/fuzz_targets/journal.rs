@@ -1,5 +1,6 @@
 //! Journal reading and recovery on arbitrary bytes: `JournalReader` and
-//! `recover_to_vec` must return records or a typed error, never panic; and
+//! `recover_to_vec` must return records or a typed error, never panic; the
+//! converter must convert exactly the records the reader reads; and
 //! whatever the converter writes must open and answer every query.
 //!
 //! The first input byte picks a mode. Odd: the rest is the journal as is.
@@ -65,20 +66,26 @@ fuzz_target!(|data: &[u8]| {
     let path = scratch();
     std::fs::write(path, &bytes).expect("write the scratch journal");
 
-    let readable = match JournalReader::open(path) {
+    let read = match JournalReader::open(path) {
         Ok(mut reader) => {
             let records = reader.by_ref().count() as u64;
             let stats = reader.stats().clone();
             assert_eq!(stats.records, records, "{stats:?}");
             assert!(stats.bytes <= stats.file_len && stats.stopped_at <= stats.file_len);
             assert_eq!(stats.torn_tail, stats.stop_reason.is_some(), "{stats:?}");
-            reader.error().is_none()
+            reader.error().is_none().then_some(stats)
         }
-        Err(_) => false,
+        Err(_) => None,
     };
     match bhtrace::recover_to_vec(path) {
         Ok((envelope, stats)) => {
-            assert!(readable, "recover accepted a journal the reader refused");
+            let read = read.expect("recover accepted a journal the reader refused");
+            // It converted what the reader reads: no more, no less.
+            assert_eq!(
+                (stats.journal.stopped_at, stats.journal.records),
+                (read.stopped_at, read.records),
+                "the converter and the reader stop at different records"
+            );
             assert_eq!(stats.envelope_bytes, envelope.len() as u64);
             // The converter wrote this file: it must open, verify, and
             // answer every query.
@@ -86,6 +93,6 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(trace.len() as u32, stats.spans);
             assert!(exercise(&trace), "verify() refused what recover wrote");
         }
-        Err(e) => assert!(!readable, "recover refused a readable journal: {e}"),
+        Err(e) => assert!(read.is_none(), "recover refused a readable journal: {e}"),
     }
 });
