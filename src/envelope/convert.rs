@@ -229,6 +229,34 @@ enum Pending {
     Other,
 }
 
+/// What pass 1 needs of a field value, borrowed.
+#[derive(Debug, Clone, Copy)]
+enum Seen<'a> {
+    Str(&'a str),
+    Bool(bool),
+    Other,
+}
+
+impl<'a> Seen<'a> {
+    fn of(v: RawValue<'a>) -> Self {
+        match v {
+            RawValue::Str(s) => Seen::Str(s),
+            RawValue::Bool(b) => Seen::Bool(b),
+            _ => Seen::Other,
+        }
+    }
+}
+
+impl Pending {
+    fn seen(&self) -> Seen<'_> {
+        match self {
+            Pending::Str(s) => Seen::Str(s),
+            Pending::Bool(b) => Seen::Bool(*b),
+            Pending::Other => Seen::Other,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Pass1 {
     spans: Vec<Acc>,
@@ -277,47 +305,60 @@ impl Pass1 {
     fn scan_fields(&mut self, slot: u32, fields: &[u8], offset: u64) -> Result<(), Error> {
         let cs = self.spans[slot as usize].callsite;
         let mut c = Cursor::new(fields, offset, Section::Journal);
-        let known = self
-            .callsite(cs)
-            .map(|cs| (cs.service_idx, cs.error_idx, cs.status_idx));
-        let mut found: Vec<(u8, Pending)> = Vec::new();
-        let interesting = |idx: u8| match known {
-            Some((s, e, st)) => [s, e, st].contains(&Some(idx)),
-            None => true,
-        };
-        get_some_fields(&mut c, interesting, |idx, v| {
-            found.push((
-                idx,
-                match v {
-                    RawValue::Str(s) => Pending::Str(s.to_owned()),
-                    RawValue::Bool(b) => Pending::Bool(b),
-                    _ => Pending::Other,
+        let Some(cs) = self.callsite(cs) else {
+            // Its callsite is not known yet (a RECORD before the span's
+            // NEW_SPAN): keep every field until it is.
+            let mut found = Vec::new();
+            get_some_fields(
+                &mut c,
+                |_| true,
+                None,
+                |idx, v| {
+                    found.push((
+                        idx,
+                        match v {
+                            RawValue::Str(s) => Pending::Str(s.to_owned()),
+                            RawValue::Bool(b) => Pending::Bool(b),
+                            _ => Pending::Other,
+                        },
+                    ));
+                    Ok(())
                 },
-            ));
-            Ok(())
-        })?;
-        for (idx, v) in found {
-            if known.is_some() {
-                self.apply_field(slot, idx, &v);
-            } else {
-                self.pending.entry(slot).or_default().push((idx, v));
-            }
+            )?;
+            self.pending.entry(slot).or_default().extend(found);
+            return Ok(());
+        };
+        let wanted = [cs.service_idx, cs.error_idx, cs.status_idx];
+        // `tracing` visits each field of a list once: once every field of
+        // interest the callsite has was seen, the rest of the list is not
+        // read (pass 1 checked the whole list already).
+        let enough = wanted.iter().flatten().count();
+        if enough == 0 {
+            return Ok(());
         }
-        Ok(())
+        get_some_fields(
+            &mut c,
+            |idx| wanted.contains(&Some(idx)),
+            Some(enough),
+            |idx, v| {
+                self.apply_field(slot, idx, Seen::of(v));
+                Ok(())
+            },
+        )
     }
 
-    fn apply_field(&mut self, slot: u32, idx: u8, v: &Pending) {
+    fn apply_field(&mut self, slot: u32, idx: u8, v: Seen<'_>) {
         let Some(cs) = self.callsite(self.spans[slot as usize].callsite) else {
             return;
         };
         let (service_idx, error_idx, status_idx) = (cs.service_idx, cs.error_idx, cs.status_idx);
         let acc_flags_error = match v {
-            _ if Some(idx) == error_idx => !matches!(v, Pending::Bool(false)),
-            Pending::Str(s) if Some(idx) == status_idx => s.eq_ignore_ascii_case("error"),
+            _ if Some(idx) == error_idx => !matches!(v, Seen::Bool(false)),
+            Seen::Str(s) if Some(idx) == status_idx => s.eq_ignore_ascii_case("error"),
             _ => false,
         };
         if Some(idx) == service_idx {
-            if let Pending::Str(s) = v {
+            if let Seen::Str(s) = v {
                 let id = self.strings.get(s);
                 self.spans[slot as usize].service = id;
             }
@@ -415,7 +456,7 @@ impl Pass1 {
                 self.see(t);
                 self.scan_fields(slot, fields, offset)?;
                 for (idx, v) in self.pending.remove(&slot).unwrap_or_default() {
-                    self.apply_field(slot, idx, &v);
+                    self.apply_field(slot, idx, v.seen());
                 }
             }
             RecordRef::Record { span, fields } => {
