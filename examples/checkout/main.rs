@@ -105,7 +105,7 @@ fn main() -> Result<(), bhtrace::Error> {
         );
     }
 
-    // A typical drill-in: the payment branch.
+    // The drill-in after an error: the payment branch.
     let payment = trace
         .spans_named("payment.charge")
         .0
@@ -114,6 +114,17 @@ fn main() -> Result<(), bhtrace::Error> {
         .unwrap_or(SpanId(0));
     let (_, cp_stats) = trace.critical_path()?;
     let (sub, sub_stats) = trace.subtree(payment)?;
+    // A typical drill-in: the median of every subtree that has more than
+    // the span itself (each read on its own, as a user drilling in would).
+    let mut drill_ins = Vec::new();
+    for info in trace.infos().0 {
+        if info.subtree_end.index() > info.id.index() + 1 {
+            let (spans, stats) = trace.subtree(info.id)?;
+            drill_ins.push((pct(&stats), spans.len(), info));
+        }
+    }
+    drill_ins.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let median = drill_ins.len() / 2;
     let (db, db_stats) = trace.service("db")?;
     let (all, full_stats) = trace.full()?;
 
@@ -142,10 +153,27 @@ fn main() -> Result<(), bhtrace::Error> {
         &cp_stats,
         Some(5.0),
     );
+    if let Some((_, spans, info)) = drill_ins.get(median) {
+        let (_, stats) = trace.subtree(info.id)?;
+        row(
+            format!(
+                "subtree({}) — {spans} spans, the median of the {} subtrees with children ({:.1}% to {:.1}%)",
+                info.name,
+                drill_ins.len(),
+                drill_ins[0].0,
+                drill_ins[drill_ins.len() - 1].0
+            ),
+            &stats,
+            Some(6.0),
+        );
+    }
     row(
-        format!("subtree(payment.charge) — {} spans", sub.len()),
+        format!(
+            "subtree(payment.charge) — {} spans, the failed payment with its stack traces",
+            sub.len()
+        ),
         &sub_stats,
-        Some(6.0),
+        None,
     );
     row(
         format!("service(\"db\") — {} spans", db.len()),
