@@ -806,13 +806,14 @@ struct Layout {
 /// bits are written, in whole 8-byte words that end at or before where the
 /// next wide row starts: writing never overtakes reading.
 fn pack(mut index: Vec<u8>, layout: RowLayout) -> Vec<u8> {
-    let wide = RowLayout::WIDE;
-    let wide_len = wide.row_bits() / 8;
-    let rows = (index.len() - COLUMNS) / wide_len;
+    let rows = (index.len() - COLUMNS) / WIDE_ROW_LEN;
     let mut packer = BitPacker::default();
     let mut to = COLUMNS;
     for r in 0..rows {
-        let values = wide.values(0, &index[COLUMNS + r * wide_len..][..wide_len]);
+        let values = match index[COLUMNS + r * WIDE_ROW_LEN..].first_chunk() {
+            Some(row) => wide_values(row),
+            None => break,
+        };
         layout.put_values(values, &mut packer, |word| {
             index[to..to + 8].copy_from_slice(&word);
             to += 8;
@@ -964,7 +965,7 @@ impl Layout {
         let mut services: Vec<u32> = Vec::new();
         // Rows are encoded at full width first, then packed in place to the
         // bit widths the largest values need: no second copy of the index.
-        let mut index = Vec::with_capacity(COLUMNS + rows_n * RowLayout::WIDE.row_bits() / 8);
+        let mut index = Vec::with_capacity(COLUMNS + rows_n * WIDE_ROW_LEN);
         index.resize(COLUMNS, 0);
         let mut widths = Widths::default();
         for (r, &s) in order.iter().enumerate() {
@@ -999,8 +1000,7 @@ impl Layout {
                 payload_end: at,
             };
             widths.add(r as u32, &row);
-            // Whole 56-byte rows: nothing is left in the packer.
-            RowLayout::WIDE.put(r as u32, &row, &mut BitPacker::default(), &mut index);
+            row.put_wide(r as u32, &mut index);
         }
         let index = pack(index, widths.layout());
         layout.orphan_start = at;

@@ -155,6 +155,20 @@ impl Row {
         ]
     }
 
+    /// Appends row number `r` at full width (`RowLayout::WIDE`, which is
+    /// byte-aligned: 4 bytes for each of columns 0–5, 8 for 6–9), the
+    /// converter's scratch form, without bit shifts.
+    pub(crate) fn put_wide(&self, r: u32, out: &mut Vec<u8>) {
+        for (i, v) in self.stored(r).into_iter().enumerate() {
+            if i < 6 {
+                // Columns 0–5 hold u32s.
+                out.extend_from_slice(&(v as u32).to_le_bytes());
+            } else {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+
     /// The row whose stored values for row number `r` are `v`, or which
     /// value does not decode into a row.
     fn from_stored(r: u32, v: [u64; COLUMNS]) -> Result<Row, &'static str> {
@@ -192,26 +206,37 @@ pub(crate) struct RowLayout {
     widths: [u8; COLUMNS],
     /// Where each column starts within a row, in bits.
     offsets: [u16; COLUMNS],
+    /// Each column's width as a mask of its low bits.
+    masks: [u64; COLUMNS],
     bits: usize,
 }
+
+/// The bytes a row's decoding loads from: its at most 57 bytes (7 bits
+/// of lead-in and 448 of row) plus slack for 8-byte loads, so that every
+/// load is in bounds without a check per column.
+const ROW_WINDOW: usize = 72;
 
 impl RowLayout {
     /// Every column at its widest: holds any row, and happens to be
     /// byte-aligned (56 bytes a row).
     pub(crate) const WIDE: RowLayout = RowLayout::unchecked(MAX_BITS);
 
+    /// The layout of `widths`, each 1 to 64.
     const fn unchecked(widths: [u8; COLUMNS]) -> RowLayout {
         let mut offsets = [0u16; COLUMNS];
+        let mut masks = [0u64; COLUMNS];
         let mut at = 0u16;
         let mut i = 0;
         while i < COLUMNS {
             offsets[i] = at;
+            masks[i] = u64::MAX >> (64 - widths[i] as u32);
             at += widths[i] as u16;
             i += 1;
         }
         RowLayout {
             widths,
             offsets,
+            masks,
             bits: at as usize,
         }
     }
@@ -253,9 +278,43 @@ impl RowLayout {
     /// widths). Bits past the end of `rows` read as zeros.
     pub(crate) fn values(&self, r: usize, rows: &[u8]) -> [u64; COLUMNS] {
         let at = r * self.bits;
+        let first = at / 8;
+        let lead = at % 8;
+        match rows
+            .get(first..)
+            .and_then(|s| s.first_chunk::<ROW_WINDOW>())
+        {
+            Some(window) => self.values_in(window, lead),
+            // The last rows of the index: copied, with zeros after them.
+            None => {
+                let tail = rows.get(first..).unwrap_or_default();
+                let n = tail.len().min(ROW_WINDOW);
+                let mut window = [0u8; ROW_WINDOW];
+                window[..n].copy_from_slice(&tail[..n]);
+                self.values_in(&window, lead)
+            }
+        }
+    }
+
+    /// The values of the row that starts at bit `lead` (0–7) of `window`:
+    /// per column, one unaligned 8-byte load and the byte after it (for
+    /// a value that straddles the load), shifted and masked.
+    #[inline]
+    fn values_in(&self, window: &[u8; ROW_WINDOW], lead: usize) -> [u64; COLUMNS] {
         let mut v = [0u64; COLUMNS];
-        for ((v, &w), &off) in v.iter_mut().zip(&self.widths).zip(&self.offsets) {
-            *v = read_bits(rows, at + usize::from(off), w);
+        for ((v, &off), &mask) in v.iter_mut().zip(&self.offsets).zip(&self.masks) {
+            let bit = lead + usize::from(off);
+            // At most (7 + 447) / 8 = 56; the mask only tells the compiler
+            // that both loads are inside the window.
+            let byte = (bit / 8) & 63;
+            let shift = (bit % 8) as u32;
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&window[byte..byte + 8]);
+            let lo = u64::from_le_bytes(word) >> shift;
+            // The next byte's bits from 64 − shift on; none when shift is 0
+            // (two shifts, as one by 64 would overflow).
+            let hi = (u64::from(window[byte + 8]) << 1) << (63 - shift);
+            *v = (lo | hi) & mask;
         }
         v
     }
@@ -266,15 +325,10 @@ impl RowLayout {
         Row::from_stored(r, self.values(r as usize, rows))
     }
 
-    /// Appends row number `r` to `out` through `packer`. Every stored value
-    /// must fit its column (the converter sizes the layout from the rows
-    /// with [`Widths`]); wider values lose their high bits.
-    pub(crate) fn put(&self, r: u32, row: &Row, packer: &mut BitPacker, out: &mut Vec<u8>) {
-        self.put_values(row.stored(r), packer, |word| out.extend_from_slice(&word));
-    }
-
     /// Packs one row of stored values, handing each completed 8-byte word
-    /// to `emit`.
+    /// to `emit`. Every value must fit its column (the converter sizes the
+    /// layout from the rows with [`Widths`]); wider values lose their high
+    /// bits.
     pub(crate) fn put_values(
         &self,
         values: [u64; COLUMNS],
@@ -287,6 +341,27 @@ impl RowLayout {
             }
         }
     }
+}
+
+/// Bytes of a row at full width.
+pub(crate) const WIDE_ROW_LEN: usize = 56;
+
+/// The stored values of a full-width row (see [`Row::put_wide`]).
+pub(crate) fn wide_values(b: &[u8; WIDE_ROW_LEN]) -> [u64; COLUMNS] {
+    let mut v = [0u64; COLUMNS];
+    for (i, v) in v.iter_mut().enumerate() {
+        *v = if i < 6 {
+            let mut a = [0u8; 4];
+            a.copy_from_slice(&b[4 * i..4 * i + 4]);
+            u64::from(u32::from_le_bytes(a))
+        } else {
+            let at = 24 + 8 * (i - 6);
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[at..at + 8]);
+            u64::from_le_bytes(a)
+        };
+    }
+    v
 }
 
 /// All ones in the low `w` bits, for `w` in 1..=64.
@@ -340,30 +415,33 @@ pub(crate) fn padding(layout: &RowLayout, rows: usize, body: &[u8]) -> u64 {
 /// `finish` the last bytes, zero-padded to a whole byte.
 #[derive(Debug, Default)]
 pub(crate) struct BitPacker {
-    acc: u128,
+    acc: u64,
     /// Bits held in `acc`, fewer than 64 between pushes.
     n: u32,
 }
 
 impl BitPacker {
-    /// Adds the low `w` bits of `v`.
+    /// Adds the low `w` bits of `v` (1 ≤ `w` ≤ 64).
     pub(crate) fn push(&mut self, v: u64, w: u8) -> Option<[u8; 8]> {
         let w = u32::from(w);
-        // n < 64 and w ≤ 64: the value fits in the 128 bits.
-        self.acc |= u128::from(v & mask(w)) << self.n;
-        self.n += w;
-        if self.n < 64 {
+        let v = v & mask(w);
+        let n = self.n;
+        // n < 64: the bits of `v` that fit in this word.
+        self.acc |= v << n;
+        if n + w < 64 {
+            self.n = n + w;
             return None;
         }
-        let word = (self.acc as u64).to_le_bytes();
-        self.acc >>= 64;
-        self.n -= 64;
+        let word = self.acc.to_le_bytes();
+        // The rest of `v` (none when n = 0) starts the next word.
+        self.acc = if n == 0 { 0 } else { v >> (64 - n) };
+        self.n = n + w - 64;
         Some(word)
     }
 
     /// The bytes still held: the first `len` bytes of the array.
     pub(crate) fn finish(self) -> ([u8; 8], usize) {
-        ((self.acc as u64).to_le_bytes(), self.n.div_ceil(8) as usize)
+        (self.acc.to_le_bytes(), self.n.div_ceil(8) as usize)
     }
 }
 
@@ -416,7 +494,9 @@ mod tests {
         let mut out = Vec::new();
         let mut packer = BitPacker::default();
         for (r, row) in rows.iter().enumerate() {
-            layout.put(r as u32, row, &mut packer, &mut out);
+            layout.put_values(row.stored(r as u32), &mut packer, |word| {
+                out.extend_from_slice(&word)
+            });
         }
         let (tail, len) = packer.finish();
         out.extend_from_slice(&tail[..len]);
@@ -477,6 +557,14 @@ mod tests {
             let body = encode(&l, &[big]);
             assert_eq!(body.len(), len);
             assert_eq!(l.get(0, &body), Ok(big));
+        }
+        // The converter's full-width scratch rows are the WIDE layout's.
+        for row in [big, row(NO_PARENT, 3, 1_000, 90_000, 400), Row::default()] {
+            let mut wide = Vec::new();
+            row.put_wide(0, &mut wide);
+            assert_eq!(wide, encode(&RowLayout::WIDE, &[row]));
+            let b: &[u8; WIDE_ROW_LEN] = wide.as_slice().try_into().unwrap();
+            assert_eq!(wide_values(b), RowLayout::WIDE.values(0, &wide));
         }
         // An empty trace still has a valid (all-ones) layout.
         assert_eq!(Widths::default().layout().row_bits(), COLUMNS);
