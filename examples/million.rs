@@ -55,13 +55,14 @@ fn main() -> Result<(), bhtrace::Error> {
             let t = Instant::now();
             let s = bhtrace::recover(&journal, &envelope)?;
             println!(
-                "converted in {:?}: {} spans, {} events; journal {} bytes -> envelope {} bytes ({} structure, {} payload), {} journal passes",
+                "converted in {:?}: {} spans, {} events; journal {} bytes -> envelope {} bytes ({} structure, {} field names, {} payload), {} journal passes",
                 t.elapsed(),
                 s.spans,
                 s.events,
                 s.journal.file_len,
                 s.envelope_bytes,
                 s.structure_bytes,
+                s.fields_bytes,
                 s.payload_bytes,
                 s.journal_passes
             );

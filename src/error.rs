@@ -33,8 +33,11 @@ pub enum Section {
     Index,
     /// The roots table.
     Roots,
-    /// The per-service row lists.
+    /// The services table: the name of each service the index refers to.
     Services,
+    /// The field-name schema: each callsite's field names. Read by the
+    /// first query that decodes fields, not by `open`.
+    Fields,
     /// The payload blocks.
     Payload,
 }
@@ -54,6 +57,7 @@ impl fmt::Display for Section {
             Section::Index => "structure index",
             Section::Roots => "roots table",
             Section::Services => "service table",
+            Section::Fields => "field-name schema",
             Section::Payload => "payload",
         };
         f.write_str(name)

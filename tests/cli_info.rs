@@ -1,6 +1,6 @@
 #![cfg(feature = "cli")]
 //! `info` shows the header, the section table and the format version, and
-//! `--verify` checks the payload checksum.
+//! `--verify` checks the field-name schema's and the payload's checksums.
 
 mod cli_support;
 
@@ -60,15 +60,19 @@ fn info_shows_header_and_sections() {
     }
     let end =
         |i: usize| sections[i]["offset"].as_u64().unwrap() + sections[i]["len"].as_u64().unwrap();
-    assert_eq!(sections[7]["name"], "orphan events");
-    assert_eq!(end(7), end(6));
+    assert_eq!(sections[6]["name"], "fields");
+    assert_eq!(sections[8]["name"], "orphan events");
+    assert_eq!(end(8), end(7));
 }
 
 #[test]
 fn info_verify_catches_a_changed_payload_byte() {
     let f = fixture("cli_info_verify");
     let text = ok(args("info", &f.envelope, &["--verify"]));
-    assert!(text.contains("payload checksum ok"), "{text}");
+    assert!(
+        text.contains("field names and payload: checksums ok"),
+        "{text}"
+    );
 
     // Flip a byte of a field value: decodes fine, fails the checksum.
     let mut bytes = std::fs::read(&f.envelope).unwrap();

@@ -1,26 +1,31 @@
 //! Opening a damaged envelope gives a typed error that names the section
 //! and where, never a panic: a truncated file, a wrong magic, a newer
-//! version, a corrupted header or index (with the checksum left as is, and
-//! fixed up so that validation reaches the index's own checks), a section
-//! offset pointing past the end, a trailer that disagrees with the file.
+//! version, a corrupted header, index or services table (with the checksum
+//! left as is, and fixed up so that validation reaches the section's own
+//! checks), a section offset pointing past the end, a trailer that
+//! disagrees with the file.
 
 mod core_support;
+mod reliability_support;
 
 use bhtrace::{ENVELOPE_VERSION, Error, Section, TraceReader};
 use core_support::TempDir;
+use reliability_support::hostile::{Pieces, get_cell, repack_index, set_bits, set_cell};
 use tracing_subscriber::prelude::*;
 
 // The documented layout (docs/format.md): a 16-byte preamble (magic,
-// version u32, header length u32), the header (a section table of 8 ×
+// version u32, header length u32), the header (a section table of 9 ×
 // (offset u64, len u64), then the header fields), the structure, the
-// payload, and a 32-byte trailer (header crc, structure crc, payload crc,
-// 0, file length u64, end magic).
+// field-name schema, the payload, and a 32-byte trailer (header crc,
+// structure crc, payload crc, fields crc, file length u64, end magic).
 const PREAMBLE: usize = 16;
 const TRAILER: usize = 32;
 const INDEX: usize = 3;
 const SERVICES: usize = 5;
-const PAYLOAD: usize = 6;
-/// The index starts with one width byte per column; rows follow.
+const FIELDS: usize = 6;
+const PAYLOAD: usize = 7;
+/// The index starts with one width byte per column, in bits; rows follow,
+/// packed least significant bit first.
 const COLUMNS: usize = 10;
 
 fn u32_at(b: &[u8], i: usize) -> u32 {
@@ -89,8 +94,8 @@ fn damaged_envelopes_give_typed_errors_naming_the_section() {
     assert_eq!(trace.len(), 4);
     let (index_at, index_len) = entry(&good, INDEX);
     let widths = good[index_at..index_at + COLUMNS].to_vec();
-    let row: usize = widths.iter().map(|&w| usize::from(w)).sum();
-    assert_eq!(index_len, COLUMNS + 4 * row);
+    let row_bits: usize = widths.iter().map(|&w| usize::from(w)).sum();
+    assert_eq!(index_len, COLUMNS + (4 * row_bits).div_ceil(8));
     let rows_at = index_at + COLUMNS;
 
     // Truncated: too short for a preamble and trailer, or cut anywhere
@@ -195,7 +200,13 @@ fn damaged_envelopes_give_typed_errors_naming_the_section() {
 
     // A corrupted index: the structure checksum fails...
     let mut bad = good.clone();
-    bad[rows_at + row] ^= 0x07; // row 1's parent (its first column)
+    // Row 1's parent (its first column, one bit wide: row 0 + 1) made 0,
+    // a root.
+    let index = |b: &[u8]| b[index_at..index_at + index_len].to_vec();
+    let mut ix = index(&bad);
+    assert_eq!((widths[0], get_cell(&ix, 1, 0)), (1, 1));
+    set_cell(&mut ix, 1, 0, 0);
+    bad[index_at..index_at + index_len].copy_from_slice(&ix);
     match open(&bad) {
         Err(Error::Checksum {
             section: Section::Structure,
@@ -207,31 +218,34 @@ fn damaged_envelopes_give_typed_errors_naming_the_section() {
         other => panic!("{other:?}"),
     }
     // ... and with the checksum fixed up, the index's own check names the
-    // row: its parent is not the span around it.
+    // row (the byte it starts in): its parent is not the span around it.
     fix_structure_crc(&mut bad);
     match open(&bad) {
         Err(Error::Corrupt {
             section: Section::Index,
             offset,
-            ..
+            what,
         }) => {
-            assert_eq!(offset, (rows_at + row) as u64, "row 1")
+            assert_eq!(offset, (rows_at + row_bits / 8) as u64, "row 1");
+            assert!(what.contains("parent"), "{what}");
         }
         other => panic!("{other:?}"),
     }
     // A subtree end past the last row, checksum fixed.
     let mut bad = good.clone();
-    // Row 0's second column is its subtree's size, 9 of 4 rows.
-    let size_at = rows_at + usize::from(widths[0]);
-    bad[size_at] = 9;
-    bad[size_at + 1..size_at + usize::from(widths[1])].fill(0);
+    // Row 0's second column is its subtree's size (4, in 3 bits): 7.
+    let mut ix = index(&bad);
+    assert_eq!((widths[1], get_cell(&ix, 0, 1)), (3, 4));
+    set_cell(&mut ix, 0, 1, 7);
+    bad[index_at..index_at + index_len].copy_from_slice(&ix);
     fix_structure_crc(&mut bad);
     assert!(matches!(
         open(&bad),
         Err(Error::Corrupt { section: Section::Index, offset, .. }) if offset == rows_at as u64
     ));
-    // Column widths out of range: none, or wider than the column can be.
-    for (col, width) in [(0, 0), (2, 5), (9, 9)] {
+    // Column widths out of range: none, or wider than the column can be
+    // (32 bits for ids and flags, 64 for times and offsets).
+    for (col, width) in [(0, 0), (2, 33), (5, 255), (9, 65)] {
         let mut bad = good.clone();
         bad[index_at + col] = width;
         fix_structure_crc(&mut bad);
@@ -252,6 +266,7 @@ fn damaged_envelopes_give_typed_errors_naming_the_section() {
     // header checksum fixed up: the error names that section.
     for (i, section) in [
         (INDEX, Section::Index),
+        (FIELDS, Section::Fields),
         (PAYLOAD, Section::Payload),
         (0, Section::Strings),
     ] {
@@ -322,4 +337,134 @@ fn damaged_envelopes_give_typed_errors_naming_the_section() {
         })
     ));
     open(&good).unwrap().verify().unwrap();
+}
+
+/// The index and the services table, damaged through their documented
+/// encodings (docs/format.md §3.4.4, §3.4.6) and rebuilt with every
+/// checksum right, so that the reader's own checks meet the damage.
+#[test]
+fn a_damaged_index_or_services_table_is_named_with_the_row() {
+    let dir = TempDir::new("corruption_index");
+    let good = small_envelope(&dir);
+    let pieces = Pieces::parse(&good);
+    assert_eq!(pieces.build(), good, "the surgery is exact");
+    let index = &pieces.sections[INDEX];
+    let index_at = entry(&good, INDEX).0 as u64;
+    let widths: [u8; COLUMNS] = index[..COLUMNS].try_into().unwrap();
+    let row_bits: usize = widths.iter().map(|&w| usize::from(w)).sum();
+    // Two services: "api" (row 0) and "db::pool" (rows 1–3), numbered in
+    // the order the rows first name them.
+    assert_eq!(widths[3], 1);
+    let services: Vec<u64> = (0..4).map(|r| get_cell(index, r, 3)).collect();
+    assert_eq!(services, [0, 1, 1, 1]);
+    let with_index = |ix: Vec<u8>| {
+        let mut p = pieces.clone();
+        p.sections[INDEX] = ix;
+        p.build()
+    };
+    let index_error = |bytes: Vec<u8>| match open(&bytes) {
+        Err(Error::Corrupt {
+            section: Section::Index,
+            offset,
+            what,
+        }) => (offset - index_at, what),
+        other => panic!("{other:?}"),
+    };
+
+    // Any widths in range are valid: the same rows, every column 4 bits
+    // wider than it needs, read back the same (and rows now end mid-byte).
+    let mut wider = widths;
+    for w in &mut wider {
+        *w += 4;
+    }
+    let wide_bits: usize = wider.iter().map(|&w| usize::from(w)).sum();
+    let same = open(&with_index(repack_index(index, wider, |_, _| {}))).unwrap();
+    let before = open(&good).unwrap();
+    assert_eq!(same.infos().0, before.infos().0);
+    assert_eq!(same.summary().unwrap().0, before.summary().unwrap().0);
+
+    // A service number past the services table: row 2 names service 9.
+    let bad = repack_index(index, wider, |r, v| {
+        if r == 2 {
+            v[3] = 9;
+        }
+    });
+    let (offset, what) = index_error(with_index(bad));
+    assert_eq!(offset, (COLUMNS + 2 * wide_bits / 8) as u64, "row 2");
+    assert!(what.contains("service"), "{what}");
+
+    // A width byte changed to another valid width: the rows no longer
+    // decode as they were written.
+    for col in [0, 3, 6, 9] {
+        let mut ix = index.clone();
+        ix[col] += 1;
+        index_error(with_index(ix));
+    }
+
+    // Rows that end mid-byte leave padding bits, which must be zero.
+    let mut odd = widths;
+    odd[9] += 1 - (row_bits % 2) as u8; // an odd row length
+    let bad = repack_index(index, odd, |_, _| {});
+    open(&with_index(bad.clone())).expect("zero padding");
+    let odd_bits: usize = odd.iter().map(|&w| usize::from(w)).sum();
+    let pad = (bad.len() - COLUMNS) * 8 - 4 * odd_bits;
+    assert!(pad > 0);
+    let mut padded = bad.clone();
+    set_bits(&mut padded[COLUMNS..], 4 * odd_bits + pad - 1, 1, 1);
+    let (offset, what) = index_error(with_index(padded));
+    assert_eq!(offset, bad.len() as u64 - 1, "the last byte");
+    assert!(what.contains("padding"), "{what}");
+    // One byte more or less than the rows take.
+    for ix in [
+        [bad.as_slice(), &[0]].concat(),
+        bad[..bad.len() - 1].to_vec(),
+    ] {
+        let (offset, what) = index_error(with_index(ix));
+        assert_eq!(offset, 0);
+        assert!(what.contains("whole number of rows"), "{what}");
+    }
+
+    // The services table: one name per service number.
+    let svc = &pieces.sections[SERVICES];
+    assert_eq!(svc.len(), 3, "count 2, two one-byte string ids");
+    let with_services = |table: Vec<u8>| {
+        let mut p = pieces.clone();
+        p.sections[SERVICES] = table;
+        p.build()
+    };
+    // Only "api": the rows of service 1 name a service that does not exist.
+    let (offset, what) = index_error(with_services(vec![1, svc[1]]));
+    assert_eq!(offset, (COLUMNS + row_bits / 8) as u64, "row 1");
+    assert!(what.contains("service"), "{what}");
+    // A service no row names: rejected, as the converter never writes one.
+    let mut p = pieces.clone();
+    for r in 0..4 {
+        set_cell(&mut p.sections[INDEX], r, 3, 0);
+    }
+    let services_at = entry(&good, SERVICES).0 as u64;
+    match open(&p.build()) {
+        Err(Error::Corrupt {
+            section: Section::Services,
+            offset,
+            what,
+        }) => {
+            assert_eq!(offset, services_at);
+            assert!(what.contains("no span"), "{what}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Two services of the same name; a name past the string table.
+    for (table, want) in [
+        (vec![2, svc[1], svc[1]], "same name"),
+        (vec![2, svc[1], 0x7f], "out of range"),
+    ] {
+        match open(&with_services(table)) {
+            Err(Error::Corrupt {
+                section: Section::Services,
+                what,
+                ..
+            }) => assert!(what.contains(want), "{what}"),
+            other => panic!("{want}: {other:?}"),
+        }
+    }
 }

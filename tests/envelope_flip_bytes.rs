@@ -1,7 +1,8 @@
 //! Every byte of a small envelope flipped, with its checksums left alone
 //! and fixed up, and the file cut at every offset: opening and every query
 //! return `Ok` or `Err` — never a panic. Damage to the header or structure
-//! is always caught at open; damage to the payload by `verify()`.
+//! is always caught at open; damage to the field-name schema or the
+//! payload by `verify()`.
 
 mod core_support;
 
@@ -18,9 +19,9 @@ fn u64_at(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(b[i..i + 8].try_into().unwrap())
 }
 
-/// Recomputes the header and structure checksums in the trailer from what
-/// the (damaged) preamble and section table say, when they say something
-/// that fits the file.
+/// Recomputes the header, structure and field-name schema checksums in the
+/// trailer from what the (damaged) preamble and section table say, when
+/// they say something that fits the file.
 fn fix_checksums(b: &mut [u8]) {
     if b.len() < PREAMBLE + TRAILER {
         return;
@@ -40,6 +41,12 @@ fn fix_checksums(b: &mut [u8]) {
     if let Some(end) = end.filter(|&e| e >= header_end as u64 && e <= t as u64) {
         let crc = crc32fast::hash(&b[header_end..end as usize]);
         b[t + 4..t + 8].copy_from_slice(&crc.to_le_bytes());
+    }
+    let fields = PREAMBLE + 6 * 16;
+    let (from, len) = (u64_at(b, fields), u64_at(b, fields + 8));
+    if let Some(to) = from.checked_add(len).filter(|&e| e <= t as u64) {
+        let crc = crc32fast::hash(&b[from as usize..to as usize]);
+        b[t + 12..t + 16].copy_from_slice(&crc.to_le_bytes());
     }
 }
 
@@ -102,9 +109,10 @@ fn flipped_and_truncated_envelopes_never_panic() {
     guard.finish().unwrap();
     let good = std::fs::read(&path).unwrap();
     assert_eq!(run("undamaged", good.clone()), (true, true));
-    let payload_at = u64_at(&good, PREAMBLE + 6 * 16) as usize;
+    let fields_at = u64_at(&good, PREAMBLE + 6 * 16) as usize;
+    let payload_at = u64_at(&good, PREAMBLE + 7 * 16) as usize;
     let payload_end = good.len() - TRAILER;
-    assert!(payload_at < payload_end);
+    assert!(fields_at < payload_at && payload_at < payload_end);
 
     // Damaged structures that still pass every check at open: their
     // queries run on odd but valid-looking data.
@@ -114,7 +122,7 @@ fn flipped_and_truncated_envelopes_never_panic() {
             let mut bad = good.clone();
             bad[i] ^= mask;
             let (opened, verified) = run(&format!("byte {i} ^ {mask:#04x}"), bad.clone());
-            if i < payload_at {
+            if i < fields_at {
                 assert!(
                     !opened,
                     "byte {i} ^ {mask:#04x} of the header or structure went unnoticed"
@@ -122,12 +130,12 @@ fn flipped_and_truncated_envelopes_never_panic() {
             } else if i < payload_end {
                 assert!(
                     opened && !verified,
-                    "payload byte {i} ^ {mask:#04x}: open reads no payload, verify() must catch it"
+                    "schema or payload byte {i} ^ {mask:#04x}: open reads neither, verify() must catch it"
                 );
             }
             fix_checksums(&mut bad);
             let (opened, _) = run(&format!("byte {i} ^ {mask:#04x}, checksums fixed"), bad);
-            if i < payload_at && opened {
+            if i < fields_at && opened {
                 fixed_opened += 1;
             }
         }

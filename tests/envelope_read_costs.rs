@@ -1,8 +1,8 @@
 //! Every query says what it read, and reads what it should: `summary()`
 //! (and the other index-only queries) read the header and the structure
-//! and no payload byte; `subtree` adds one read of its block range;
-//! `service` one read per run of adjacent blocks; `full()` reads at least
-//! 99% of the file.
+//! and no byte of the field-name schema or the payload; `subtree` adds one
+//! read of the schema and one of its block range; `service` the schema and
+//! one read per run of adjacent blocks; `full()` reads the whole file.
 
 mod core_support;
 
@@ -47,24 +47,26 @@ fn queries_read_what_they_need() {
     let open = trace.open_stats();
     assert_eq!(open.file_len, file_len);
     let (payload_at, payload_len) = section(&trace, "payload");
+    let (fields_at, fields_len) = section(&trace, "fields");
     let (services_at, services_len) = section(&trace, "services");
     let (index_at, index_len) = section(&trace, "index");
     assert_eq!(
         services_at + services_len,
-        payload_at,
-        "the structure ends where payload starts"
+        fields_at,
+        "the structure ends where the field-name schema starts"
     );
-    assert!(index_at + index_len <= payload_at);
+    assert_eq!(fields_at + fields_len, payload_at);
+    assert!(index_at + index_len <= fields_at);
     assert!(
         payload_len * 2 > file_len,
         "a payload-heavy trace: {payload_len} of {file_len}"
     );
     // What open reads: preamble, header and structure (everything before
-    // the payload), and the 32-byte trailer.
-    let structure_and_trailer = payload_at + 32;
+    // the field-name schema), and the 32-byte trailer.
+    let structure_and_trailer = fields_at + 32;
     assert_eq!(open.bytes_read, structure_and_trailer, "{open:?}");
 
-    // Index-only queries: not one payload byte.
+    // Index-only queries: not one byte of the schema or the payload.
     let (summary, s) = trace.summary().unwrap();
     assert_eq!(s, open, "summary reads nothing beyond open");
     assert!(s.bytes_read <= structure_and_trailer);
@@ -84,19 +86,24 @@ fn queries_read_what_they_need() {
         assert_eq!(stats, open);
     }
 
-    // subtree: open + exactly the subtree's block range, in one read.
+    // subtree: open + the schema + exactly the subtree's block range, in
+    // one read.
     let root = trace.roots().0[3].clone();
     let (sub, s) = trace.subtree(root.id).unwrap();
     assert_eq!(sub.len(), root.subtree_end.index() - root.id.index());
-    assert_eq!(s.reads, open.reads + 1, "one read for the whole subtree");
-    let sub_payload = s.bytes_read - open.bytes_read;
+    assert_eq!(
+        s.reads,
+        open.reads + 2,
+        "the schema, then one read for the whole subtree"
+    );
+    let sub_payload = s.bytes_read - open.bytes_read - fields_len;
     assert!(
         sub_payload > 0 && sub_payload * 10 < payload_len,
         "{sub_payload} of {payload_len}"
     );
     let (one, s1) = trace.span(root.id).unwrap();
     assert_eq!(one, sub[0]);
-    assert_eq!(s1.reads, open.reads + 1);
+    assert_eq!(s1.reads, open.reads + 2);
     assert!(s1.bytes_read < s.bytes_read);
 
     // service: one read per run of adjacent blocks, only those blocks.
@@ -110,15 +117,15 @@ fn queries_read_what_they_need() {
     }
     assert_eq!(
         s.reads,
-        open.reads + runs,
-        "adjacent blocks coalesce into one read"
+        open.reads + 1 + runs,
+        "the schema, then adjacent blocks coalesce into one read"
     );
-    assert!(s.bytes_read - open.bytes_read < payload_len);
+    assert!(s.bytes_read - open.bytes_read - fields_len < payload_len);
     let (cache, s_cache) = trace.service("cache").unwrap();
     assert_eq!(cache.len(), 100);
     let (gateway, s_gw) = trace.service("gateway").unwrap();
     assert_eq!(gateway.len(), 20);
-    let payload_of = |s: ReadStats| s.bytes_read - open.bytes_read;
+    let payload_of = |s: ReadStats| s.bytes_read - open.bytes_read - fields_len;
     let orphans = section(&trace, "orphan events").1;
     assert_eq!(
         payload_of(s) + payload_of(s_cache) + payload_of(s_gw) + orphans,

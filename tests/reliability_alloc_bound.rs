@@ -48,7 +48,8 @@ impl Bound {
 }
 
 /// Open plus the queries whose answers are bounded by the file: the
-/// structure (strings, callsites, index), payload reads and checks, and on
+/// structure (strings, callsites, index), the field-name schema, payload
+/// reads and checks, and on
 /// files whose strings are not crafted to repeat, the payload queries.
 /// (Answers clone shared strings into every span and field: a file crafted
 /// so that thousands of rows name one long string defeats any multiple —
@@ -168,6 +169,28 @@ fn the_reader_allocates_a_small_multiple_of_the_file() {
     let mut p = pieces.clone();
     p.sections[STRINGS] = s;
     measure_envelope("100k empty strings", p.build(), ENVELOPE);
+    // The field-name schema, which the payload queries read: a count of
+    // 2^40 names, and the most names its bytes can hold, each empty (the
+    // callsites' lists kept).
+    let fields = &pieces.sections[FIELDS];
+    let mut at = 0;
+    let names = read_varint(fields, &mut at);
+    for _ in 0..names {
+        at += read_varint(fields, &mut at) as usize;
+    }
+    let mut f = Vec::new();
+    varint(&mut f, 1 << 40);
+    f.extend_from_slice(&fields[1..]);
+    let mut p = pieces.clone();
+    p.sections[FIELDS] = f;
+    measure_envelope("2^40 field names", p.build(), ENVELOPE);
+    let mut f = Vec::new();
+    varint(&mut f, 100_000);
+    f.resize(f.len() + 100_000, 0);
+    f.extend_from_slice(&fields[at..]);
+    let mut p = pieces.clone();
+    p.sections[FIELDS] = f;
+    measure_envelope("100k empty field names", p.build(), ENVELOPE);
     measure_envelope(
         "payload offset past the end",
         patch_table(

@@ -61,20 +61,9 @@ fn hostile_trace(dir: &TempDir, name: &str, text: &dyn Fn(&str) -> String) -> st
     guard.finish().unwrap();
 
     let mut p = Pieces::parse(&std::fs::read(&path).unwrap());
-    let strings = p.sections[STRINGS].clone();
-    let mut at = 0;
-    let n = read_varint(&strings, &mut at);
-    let mut s = Vec::new();
-    varint(&mut s, n);
-    for _ in 0..n {
-        let len = read_varint(&strings, &mut at) as usize;
-        let t = &strings[at..at + len];
-        at += len;
-        let t = if t == b"request" { name.as_bytes() } else { t };
-        varint(&mut s, t.len() as u64);
-        s.extend_from_slice(t);
-    }
-    p.sections[STRINGS] = s;
+    p.map_strings(STRINGS, |t| {
+        if t == b"request" { name.as_bytes() } else { t }.to_vec()
+    });
     let hostile = dir.join("hostile.bht");
     std::fs::write(&hostile, p.build()).unwrap();
     hostile

@@ -9,7 +9,13 @@
 //!   Found in a version 1 envelope; re-encoded as version 2 (its index at
 //!   full column width, every other section byte for byte), then as
 //!   version 3 (the version number alone: v3 only added payload item
-//!   tags, and every answer, error or not, is the same as v2 gave).
+//!   tags, and every answer, error or not, is the same as v2 gave), then
+//!   as version 4: the index at full bit width (32 and 64 bits, the same
+//!   row bytes) with its service column as the service's number in the
+//!   services table's order, the callsites without their field lists,
+//!   which moved to a new fields section, and the string table, threads,
+//!   roots, header fields and payload byte for byte. Every CLI answer is
+//!   the same as v3 gave, but for the file offsets in error messages.
 //!
 //! - `journal-invalid-utf8-field.bhtj`: a checksummed frame whose field
 //!   string is not UTF-8 (`sel\xfcct 1`). The journal reader refused it;

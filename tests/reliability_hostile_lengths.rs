@@ -122,11 +122,10 @@ fn hostile_lengths_in_an_envelope_are_typed_errors() {
     );
     assert_eq!(corrupt_in(&e), Some(Section::Header), "{e}");
 
-    // A span whose payload block ends past the payload (u64::MAX).
+    // A span whose payload block ends past the payload.
     let mut p = pieces.clone();
     // (Its column's largest value: every bit of its width set.)
-    let payload_end = cell(&p.sections[INDEX], 0, 9);
-    p.sections[INDEX][payload_end].fill(0xff);
+    set_cell(&mut p.sections[INDEX], 0, 9, u64::MAX);
     let e = open_err("a block past the payload", p.build());
     assert_eq!(corrupt_in(&e), Some(Section::Index), "{e}");
 
@@ -135,6 +134,48 @@ fn hostile_lengths_in_an_envelope_are_typed_errors() {
     p.sections[4][..4].copy_from_slice(&u32::MAX.to_le_bytes());
     let e = open_err("a root past the index", p.build());
     assert_eq!(corrupt_in(&e), Some(Section::Roots), "{e}");
+
+    // The field-name schema is read by the first payload query, not by
+    // open: 2^40 field names, and a callsite claiming 255 names in a
+    // section that ends after it, are typed errors of that query.
+    let fields = &pieces.sections[FIELDS];
+    let mut at = 0;
+    let names = read_varint(fields, &mut at);
+    assert!(names > 0);
+    let mut f = Vec::new();
+    varint(&mut f, 1 << 40);
+    f.extend_from_slice(&fields[at..]);
+    let mut p = pieces.clone();
+    p.sections[FIELDS] = f;
+    let trace = TraceReader::from_bytes(p.build()).expect("open reads no field names");
+    trace.summary().expect("the summary reads no field names");
+    let e = trace.full().unwrap_err();
+    assert_eq!(corrupt_in(&e), Some(Section::Fields), "{e}");
+    for _ in 0..names {
+        let len = read_varint(fields, &mut at) as usize;
+        at += len;
+    }
+    read_varint(fields, &mut at);
+    // The callsite count kept, then a first callsite of 255 names, and
+    // nothing after it.
+    let mut p = pieces.clone();
+    let mut f = fields[..at].to_vec();
+    f.push(255);
+    p.sections[FIELDS] = f;
+    let e = TraceReader::from_bytes(p.build())
+        .unwrap()
+        .verify()
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Corrupt {
+                section: Section::Fields,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]

@@ -42,12 +42,13 @@ fn main() -> Result<(), bhtrace::Error> {
     let done = guard.finish()?;
     let conv = done.convert.clone().unwrap_or_default();
     println!(
-        "wrote {} ({} spans, {} events, {} bytes: {} of structure, {} B of payload per span)\n",
+        "wrote {} ({} spans, {} events, {} bytes: {} of structure, {} of field names, {} B of payload per span)\n",
         done.envelope.display(),
         conv.spans,
         conv.events,
         conv.envelope_bytes,
         conv.structure_bytes,
+        conv.fields_bytes,
         conv.payload_bytes / u64::from(conv.spans.max(1)),
     );
 

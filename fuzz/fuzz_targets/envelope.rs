@@ -17,8 +17,10 @@ use bhtrace_fuzz::{crc32, exercise};
 use libfuzzer_sys::fuzz_target;
 
 // The documented layout (docs/format.md §3): a 16-byte preamble (magic,
-// version, header length), a section table of 8 × (offset, len) at the
-// start of the header, and a 32-byte trailer.
+// version, header length), a section table of 9 × (offset, len) at the
+// start of the header (5 services, 6 fields, 7 payload), and a 32-byte
+// trailer (header, structure, payload and fields checksums, file length,
+// end magic).
 const PREAMBLE: usize = 16;
 const TRAILER: usize = 32;
 const END_MAGIC: &[u8; 8] = b"BHTEND\x1a\n";
@@ -55,9 +57,13 @@ fn fix_trailer(b: &mut [u8]) {
         let crc = crc32(&b[header_end..end]);
         b[t + 4..t + 8].copy_from_slice(&crc.to_le_bytes());
     }
-    if let Some((from, to)) = extent(b, 6, t) {
+    if let Some((from, to)) = extent(b, 7, t) {
         let crc = crc32(&b[from..to]);
         b[t + 8..t + 12].copy_from_slice(&crc.to_le_bytes());
+    }
+    if let Some((from, to)) = extent(b, 6, t) {
+        let crc = crc32(&b[from..to]);
+        b[t + 12..t + 16].copy_from_slice(&crc.to_le_bytes());
     }
 }
 

@@ -3,7 +3,7 @@
 //! Pass 1 streams the journal and keeps only per-span structure (times,
 //! parent, flags, payload size): memory grows with the number of spans, not
 //! with their payload. The tree is then laid out in preorder and the
-//! structure sections are written. Pass 2 streams the journal again and
+//! structure sections and the field-name schema are written. Pass 2 streams the journal again and
 //! scatters each payload item into its span's block, through a window of at
 //! most [`WINDOW`] bytes: a payload larger than that takes one more pass per
 //! window instead of more memory. The result goes to a temporary name and
@@ -53,8 +53,12 @@ pub struct ConvertStats {
     pub journal: RecoverStats,
     /// Size of the envelope written.
     pub envelope_bytes: u64,
-    /// Bytes of the structure (header, tables, index): what `open` reads.
+    /// Bytes of the structure (preamble, header, tables, index): what
+    /// `open` reads, besides the 32-byte trailer.
     pub structure_bytes: u64,
+    /// Bytes of the field-name schema, which sits between the structure and
+    /// the payload: read by the first query that decodes payload.
+    pub fields_bytes: u64,
     /// Bytes of payload blocks.
     pub payload_bytes: u64,
     /// How many times the journal was read (1 + payload windows).
@@ -155,6 +159,7 @@ struct Cs {
     module: Option<u32>,
     file: Option<u32>,
     line: u32,
+    /// Indices into the field-name table, in declaration order.
     fields: Vec<u32>,
     service_idx: Option<u8>,
     error_idx: Option<u8>,
@@ -265,6 +270,9 @@ struct Pass1 {
     /// Per thread: name string id + 1 (0 = unnamed).
     threads: Vec<u32>,
     strings: Interner,
+    /// The distinct field names, which go to the fields section, not to
+    /// the string table.
+    field_names: Interner,
     /// Enter state of spans entered on a second thread at once.
     overflow: FastMap<(u32, u32), (u32, u64)>,
     /// Per slot: service/error values recorded (on another thread) before
@@ -411,7 +419,7 @@ impl Pass1 {
                     module: (!d.module.is_empty()).then(|| self.strings.get(d.module)),
                     file: (!d.file.is_empty()).then(|| self.strings.get(d.file)),
                     line: d.line,
-                    fields: d.fields.iter().map(|f| self.strings.get(f)).collect(),
+                    fields: d.fields.iter().map(|f| self.field_names.get(f)).collect(),
                     service_idx: pos("service"),
                     error_idx: pos("error"),
                     status_idx: pos("otel.status_code"),
@@ -717,6 +725,11 @@ fn convert_to(
         offset += part.len() as u64;
     }
     let structure_end = offset;
+    extents[S_FIELDS] = Extent {
+        offset,
+        len: structure.fields.len() as u64,
+    };
+    offset += structure.fields.len() as u64;
     extents[S_PAYLOAD] = Extent {
         offset,
         len: payload_total,
@@ -744,6 +757,8 @@ fn convert_to(
         out.write_all(&part).map_err(io)?;
     }
     let structure_crc = structure_crc.finalize();
+    let fields_crc = crc32fast::hash(&structure.fields);
+    out.write_all(&structure.fields).map_err(io)?;
     // Pass 2 needs the span-number map and the layout, not pass 1's
     // per-span accumulators: keep the one thing it reads, free the rest.
     layout.heads = p.spans.iter().map(|a| a.head).collect();
@@ -761,12 +776,13 @@ fn convert_to(
         window,
         &mut |pass, done| progress(file_len * (1 + pass) + done, total),
     )?;
-    let envelope_bytes = structure_end + payload_total + TRAILER_LEN;
+    let fields_bytes = structure.fields.len() as u64;
+    let envelope_bytes = structure_end + fields_bytes + payload_total + TRAILER_LEN;
     let mut trailer = Vec::with_capacity(TRAILER_LEN as usize);
     trailer.extend_from_slice(&header_crc.to_le_bytes());
     trailer.extend_from_slice(&structure_crc.to_le_bytes());
     trailer.extend_from_slice(&payload_crc.to_le_bytes());
-    trailer.extend_from_slice(&0u32.to_le_bytes());
+    trailer.extend_from_slice(&fields_crc.to_le_bytes());
     trailer.extend_from_slice(&envelope_bytes.to_le_bytes());
     trailer.extend_from_slice(&END_MAGIC);
     out.write_all(&trailer).map_err(io)?;
@@ -783,6 +799,7 @@ fn convert_to(
         journal: journal_stats,
         envelope_bytes,
         structure_bytes: structure_end,
+        fields_bytes,
         payload_bytes: payload_total,
         journal_passes: 1 + if payload_total > 0 { windows as u32 } else { 0 },
     })
@@ -813,8 +830,9 @@ struct Layout {
     /// its relative item times.
     starts: Vec<u64>,
     roots: Vec<u32>,
-    /// Service string id → rows, ascending.
-    services: Vec<(u32, Vec<u32>)>,
+    /// Service number → name string id, numbered in order of first use
+    /// by the rows (a row's `service` column holds the number).
+    services: Vec<u32>,
     /// Slot → where its block starts in the payload section.
     block_start: Vec<u64>,
     orphan_start: u64,
@@ -823,31 +841,39 @@ struct Layout {
     ghost_records: u64,
 }
 
-/// Narrows an index of full-width rows (behind `COLUMNS` bytes kept for
-/// the widths) to `layout`, in place. A column's stored value is
-/// little-endian, so its narrow form is the first bytes of its wide form:
-/// nothing is decoded. A narrow row is never longer than a wide one, so
-/// writing never overtakes reading (`copy_within` handles the overlap).
-fn narrow(mut index: Vec<u8>, layout: RowLayout) -> Vec<u8> {
-    let wide = RowLayout::WIDE;
-    let rows = (index.len() - COLUMNS) / wide.row_len();
+/// Packs an index of full-width rows (behind `COLUMNS` bytes kept for the
+/// widths) into `layout`'s bit-packed rows, in place. A packed row is never
+/// longer than a wide one, and each wide row is decoded before its packed
+/// bits are written, in whole 8-byte words that end at or before where the
+/// next wide row starts: writing never overtakes reading.
+fn pack(mut index: Vec<u8>, layout: RowLayout) -> Vec<u8> {
+    let rows = (index.len() - COLUMNS) / WIDE_ROW_LEN;
+    let mut packer = BitPacker::default();
     let mut to = COLUMNS;
     for r in 0..rows {
-        let mut from = COLUMNS + r * wide.row_len();
-        for (w, max) in layout.widths().into_iter().zip(wide.widths()) {
-            let w = usize::from(w);
-            index.copy_within(from..from + w, to);
-            from += usize::from(max);
-            to += w;
-        }
+        let values = match index[COLUMNS + r * WIDE_ROW_LEN..].first_chunk() {
+            Some(row) => wide_values(row),
+            None => break,
+        };
+        layout.put_values(values, &mut packer, |word| {
+            index[to..to + 8].copy_from_slice(&word);
+            to += 8;
+        });
     }
+    let (tail, len) = packer.finish();
     index.truncate(to);
+    index.extend_from_slice(&tail[..len]);
     index[..COLUMNS].copy_from_slice(&layout.widths());
     index
 }
 
+/// The sections written before the payload.
 struct Structure {
+    /// What `open` reads: strings, callsites, threads, index, roots and
+    /// services, in file order.
     parts: [Vec<u8>; 6],
+    /// The field-name schema.
+    fields: Vec<u8>,
 }
 
 impl Layout {
@@ -975,10 +1001,12 @@ impl Layout {
         }
         let mut block_start = vec![0u64; n];
         let mut at = 0u64;
-        let mut services: HashMap<u32, Vec<u32>> = HashMap::new();
-        // Rows are encoded at full width first, then narrowed in place to the
-        // widths the largest values need: no second copy of the index.
-        let mut index = Vec::with_capacity(COLUMNS + rows_n * RowLayout::WIDE.row_len());
+        // Service name string id → service number, in order of first use.
+        let mut service_of: HashMap<u32, u32> = HashMap::new();
+        let mut services: Vec<u32> = Vec::new();
+        // Rows are encoded at full width first, then packed in place to the
+        // bit widths the largest values need: no second copy of the index.
+        let mut index = Vec::with_capacity(COLUMNS + rows_n * WIDE_ROW_LEN);
         index.resize(COLUMNS, 0);
         let mut widths = Widths::default();
         for (r, &s) in order.iter().enumerate() {
@@ -991,7 +1019,10 @@ impl Layout {
             } else {
                 cs.target
             };
-            services.entry(service).or_default().push(r as u32);
+            let service = *service_of.entry(service).or_insert_with(|| {
+                services.push(service);
+                services.len() as u32 - 1
+            });
             let row = Row {
                 parent: row_parent[r],
                 subtree_end: r as u32 + size[r],
@@ -1010,11 +1041,9 @@ impl Layout {
                 payload_end: at,
             };
             widths.add(r as u32, &row);
-            RowLayout::WIDE.put(r as u32, &row, &mut index);
+            row.put_wide(r as u32, &mut index);
         }
-        let index = narrow(index, widths.layout());
-        let mut services: Vec<(u32, Vec<u32>)> = services.into_iter().collect();
-        services.sort_unstable_by_key(|(name, _)| *name);
+        let index = pack(index, widths.layout());
         layout.orphan_start = at;
         layout.payload_total = at + p.orphan_bytes;
         layout.order = order;
@@ -1043,10 +1072,6 @@ impl Layout {
             put_uvarint(&mut callsites, cs.module.map_or(0, |m| u64::from(m) + 1));
             put_uvarint(&mut callsites, cs.file.map_or(0, |f| u64::from(f) + 1));
             put_uvarint(&mut callsites, u64::from(cs.line));
-            callsites.push(cs.fields.len() as u8);
-            for &f in &cs.fields {
-                put_uvarint(&mut callsites, u64::from(f));
-            }
         }
         let mut threads = Vec::new();
         put_uvarint(&mut threads, p.threads.len() as u64);
@@ -1060,17 +1085,26 @@ impl Layout {
         }
         let mut services = Vec::new();
         put_uvarint(&mut services, self.services.len() as u64);
-        for (name, rows) in &self.services {
-            put_uvarint(&mut services, u64::from(*name));
-            put_uvarint(&mut services, rows.len() as u64);
-            let mut prev = 0u32;
-            for &r in rows {
-                put_uvarint(&mut services, u64::from(r - prev));
-                prev = r;
+        for &name in &self.services {
+            put_uvarint(&mut services, u64::from(name));
+        }
+        // The field-name schema: the names, then each callsite's list.
+        let mut fields = Vec::new();
+        put_uvarint(&mut fields, p.field_names.list.len() as u64);
+        for s in &p.field_names.list {
+            put_bytes(&mut fields, s.as_bytes());
+        }
+        put_uvarint(&mut fields, p.callsites.len() as u64);
+        for cs in &p.callsites {
+            // The journal's CALLSITE record holds at most 255 names.
+            fields.push(cs.fields.len() as u8);
+            for &f in &cs.fields {
+                put_uvarint(&mut fields, u64::from(f));
             }
         }
         Structure {
             parts: [strings, callsites, threads, index, roots, services],
+            fields,
         }
     }
 }

@@ -11,11 +11,12 @@ pub(crate) const MAGIC: [u8; 8] = *b"\x89BHT\r\n\x1a\n";
 /// The last eight bytes of every envelope.
 pub(crate) const END_MAGIC: [u8; 8] = *b"BHTEND\x1a\n";
 /// The envelope format version this build writes and reads.
-pub const ENVELOPE_VERSION: u32 = 3;
+pub const ENVELOPE_VERSION: u32 = 4;
 pub(crate) const PREAMBLE_LEN: u64 = 16;
 pub(crate) const TRAILER_LEN: u64 = 32;
-/// Sections in the section table, in file order.
-pub(crate) const SECTION_COUNT: usize = 8;
+/// Sections in the section table, in file order (the last, the orphan
+/// events, is the tail of the payload).
+pub(crate) const SECTION_COUNT: usize = 9;
 pub(crate) const SECTION_TABLE_LEN: usize = SECTION_COUNT * 16;
 /// The largest header a reader accepts.
 pub(crate) const MAX_HEADER_LEN: u64 = 1 << 20;
@@ -56,8 +57,10 @@ pub(crate) const S_THREADS: usize = 2;
 pub(crate) const S_INDEX: usize = 3;
 pub(crate) const S_ROOTS: usize = 4;
 pub(crate) const S_SERVICES: usize = 5;
-pub(crate) const S_PAYLOAD: usize = 6;
-pub(crate) const S_ORPHANS: usize = 7;
+/// The field-name schema: after the structure, not read by `open`.
+pub(crate) const S_FIELDS: usize = 6;
+pub(crate) const S_PAYLOAD: usize = 7;
+pub(crate) const S_ORPHANS: usize = 8;
 
 /// Where a section is: absolute file offset and length in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -109,9 +112,9 @@ pub struct TraceHeader {
 
 /// Index columns, in the order they appear in a row.
 pub(crate) const COLUMNS: usize = 10;
-/// The widest a column may be: ids and flags are at most 4 bytes, times and
-/// payload offsets at most 8.
-const MAX_WIDTHS: [u8; COLUMNS] = [4, 4, 4, 4, 4, 4, 8, 8, 8, 8];
+/// The widest a column may be, in bits: ids and flags are `u32`s, times
+/// and payload offsets `u64`s.
+const MAX_BITS: [u8; COLUMNS] = [32, 32, 32, 32, 32, 32, 64, 64, 64, 64];
 
 /// One index row, decoded. Field meanings in `docs/format.md`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -119,6 +122,7 @@ pub(crate) struct Row {
     pub(crate) parent: u32,
     pub(crate) subtree_end: u32,
     pub(crate) callsite: u32,
+    /// The span's service: an index into the services section.
     pub(crate) service: u32,
     pub(crate) thread: u32,
     pub(crate) flags: u32,
@@ -150,79 +154,25 @@ impl Row {
             self.payload_end,
         ]
     }
-}
 
-/// The width in bytes of each column of the index, chosen per file as the
-/// narrowest that holds the column's largest value: a row stays fixed-width
-/// and addressable by number, and a small trace pays 20-odd bytes per span
-/// instead of the 56 the widest layout takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RowLayout {
-    widths: [u8; COLUMNS],
-    len: usize,
-}
-
-impl RowLayout {
-    /// Every column at its widest: holds any row.
-    pub(crate) const WIDE: RowLayout = RowLayout {
-        widths: MAX_WIDTHS,
-        len: 56,
-    };
-
-    /// The layout stored in an index's first `COLUMNS` bytes, if every width
-    /// is between 1 and the column's maximum.
-    pub(crate) fn from_widths(widths: [u8; COLUMNS]) -> Option<RowLayout> {
-        let ok = widths
-            .iter()
-            .zip(MAX_WIDTHS)
-            .all(|(&w, max)| (1..=max).contains(&w));
-        ok.then(|| RowLayout {
-            widths,
-            len: widths.iter().map(|&w| usize::from(w)).sum(),
-        })
-    }
-
-    pub(crate) fn widths(&self) -> [u8; COLUMNS] {
-        self.widths
-    }
-
-    /// Bytes per row.
-    pub(crate) fn row_len(&self) -> usize {
-        self.len
-    }
-
-    /// Appends row number `r`. Every stored value must fit its column (the
-    /// converter sizes the layout from the rows with [`Widths`]).
-    pub(crate) fn put(&self, r: u32, row: &Row, out: &mut Vec<u8>) {
-        for (v, &w) in row.stored(r).iter().zip(&self.widths) {
-            out.extend_from_slice(&v.to_le_bytes()[..usize::from(w)]);
+    /// Appends row number `r` at full width (`RowLayout::WIDE`, which is
+    /// byte-aligned: 4 bytes for each of columns 0–5, 8 for 6–9), the
+    /// converter's scratch form, without bit shifts.
+    pub(crate) fn put_wide(&self, r: u32, out: &mut Vec<u8>) {
+        for (i, v) in self.stored(r).into_iter().enumerate() {
+            if i < 6 {
+                // Columns 0–5 hold u32s.
+                out.extend_from_slice(&(v as u32).to_le_bytes());
+            } else {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
         }
     }
 
-    /// Decodes row number `r` from the start of `b`, which holds at least
-    /// `row_len()` bytes (more is faster: whole 8-byte loads then serve
-    /// every column but the last few of the index), or says which value
-    /// does not decode into a row.
-    pub(crate) fn get(&self, r: u32, b: &[u8]) -> Result<Row, &'static str> {
-        let mut v = [0u64; COLUMNS];
-        let mut at = 0;
-        for (v, &w) in v.iter_mut().zip(&self.widths) {
-            let w = usize::from(w);
-            *v = match b.get(at..at + 8) {
-                Some(word) => {
-                    let mut a = [0u8; 8];
-                    a.copy_from_slice(word);
-                    u64::from_le_bytes(a) & (u64::MAX >> (64 - 8 * w))
-                }
-                None => {
-                    let mut a = [0u8; 8];
-                    a[..w].copy_from_slice(&b[at..at + w]);
-                    u64::from_le_bytes(a)
-                }
-            };
-            at += w;
-        }
-        // Ids and flags are at most 4 bytes wide, so they fit a u32.
+    /// The row whose stored values for row number `r` are `v`, or which
+    /// value does not decode into a row.
+    fn from_stored(r: u32, v: [u64; COLUMNS]) -> Result<Row, &'static str> {
+        // Columns 0–5 are at most 32 bits wide, so they fit a u32.
         let small = |i: usize| v[i] as u32;
         let parent = match v[0] {
             0 => NO_PARENT,
@@ -245,6 +195,256 @@ impl RowLayout {
     }
 }
 
+/// The width in **bits** of each column of the index, chosen per file as
+/// the fewest that hold the column's largest value. Rows are packed
+/// back to back, least significant bit first: row `r` starts at bit
+/// `r × row_bits` of the rows, so a row stays fixed-width and addressable
+/// by number, and a small trace pays about 16 bytes per span instead of
+/// the 56 the widest layout takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RowLayout {
+    widths: [u8; COLUMNS],
+    /// Where each column starts within a row, in bits.
+    offsets: [u16; COLUMNS],
+    /// Each column's width as a mask of its low bits.
+    masks: [u64; COLUMNS],
+    bits: usize,
+}
+
+/// The bytes a row's decoding loads from: its at most 57 bytes (7 bits
+/// of lead-in and 448 of row) plus slack for 8-byte loads, so that every
+/// load is in bounds without a check per column.
+const ROW_WINDOW: usize = 72;
+
+impl RowLayout {
+    /// Every column at its widest: holds any row, and happens to be
+    /// byte-aligned (56 bytes a row).
+    pub(crate) const WIDE: RowLayout = RowLayout::unchecked(MAX_BITS);
+
+    /// The layout of `widths`, each 1 to 64.
+    const fn unchecked(widths: [u8; COLUMNS]) -> RowLayout {
+        let mut offsets = [0u16; COLUMNS];
+        let mut masks = [0u64; COLUMNS];
+        let mut at = 0u16;
+        let mut i = 0;
+        while i < COLUMNS {
+            offsets[i] = at;
+            masks[i] = u64::MAX >> (64 - widths[i] as u32);
+            at += widths[i] as u16;
+            i += 1;
+        }
+        RowLayout {
+            widths,
+            offsets,
+            masks,
+            bits: at as usize,
+        }
+    }
+
+    /// The layout stored in an index's first `COLUMNS` bytes, if every width
+    /// is between 1 and the column's maximum (32 bits for columns 0–5, 64
+    /// for 6–9).
+    pub(crate) fn from_widths(widths: [u8; COLUMNS]) -> Option<RowLayout> {
+        let ok = widths
+            .iter()
+            .zip(MAX_BITS)
+            .all(|(&w, max)| (1..=max).contains(&w));
+        ok.then(|| RowLayout::unchecked(widths))
+    }
+
+    pub(crate) fn widths(&self) -> [u8; COLUMNS] {
+        self.widths
+    }
+
+    /// Bits per row: the sum of the widths, 10 to 448.
+    pub(crate) fn row_bits(&self) -> usize {
+        self.bits
+    }
+
+    /// Bytes that `rows` rows take: `⌈rows × row_bits / 8⌉`.
+    pub(crate) fn rows_len(&self, rows: usize) -> Option<usize> {
+        Some(rows.checked_mul(self.bits)?.div_ceil(8))
+    }
+
+    /// How many rows `len` bytes of rows hold, if `len` is exactly what
+    /// they take. Rows are at least 10 bits, more than the 7 bits of
+    /// padding the last byte can carry, so the number is unique.
+    pub(crate) fn rows_in(&self, len: usize) -> Option<usize> {
+        let n = len.checked_mul(8)? / self.bits;
+        (self.rows_len(n)? == len).then_some(n)
+    }
+
+    /// The stored values of row `r` of `rows` (the bytes after the
+    /// widths). Bits past the end of `rows` read as zeros.
+    pub(crate) fn values(&self, r: usize, rows: &[u8]) -> [u64; COLUMNS] {
+        let at = r * self.bits;
+        let first = at / 8;
+        let lead = at % 8;
+        match rows
+            .get(first..)
+            .and_then(|s| s.first_chunk::<ROW_WINDOW>())
+        {
+            Some(window) => self.values_in(window, lead),
+            // The last rows of the index: copied, with zeros after them.
+            None => {
+                let tail = rows.get(first..).unwrap_or_default();
+                let n = tail.len().min(ROW_WINDOW);
+                let mut window = [0u8; ROW_WINDOW];
+                window[..n].copy_from_slice(&tail[..n]);
+                self.values_in(&window, lead)
+            }
+        }
+    }
+
+    /// The values of the row that starts at bit `lead` (0–7) of `window`:
+    /// per column, one unaligned 8-byte load and the byte after it (for
+    /// a value that straddles the load), shifted and masked.
+    #[inline]
+    fn values_in(&self, window: &[u8; ROW_WINDOW], lead: usize) -> [u64; COLUMNS] {
+        let mut v = [0u64; COLUMNS];
+        for ((v, &off), &mask) in v.iter_mut().zip(&self.offsets).zip(&self.masks) {
+            let bit = lead + usize::from(off);
+            // At most (7 + 447) / 8 = 56; the mask only tells the compiler
+            // that both loads are inside the window.
+            let byte = (bit / 8) & 63;
+            let shift = (bit % 8) as u32;
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&window[byte..byte + 8]);
+            let lo = u64::from_le_bytes(word) >> shift;
+            // The next byte's bits from 64 − shift on; none when shift is 0
+            // (two shifts, as one by 64 would overflow).
+            let hi = (u64::from(window[byte + 8]) << 1) << (63 - shift);
+            *v = (lo | hi) & mask;
+        }
+        v
+    }
+
+    /// Decodes row `r` of `rows` (the bytes after the widths), or says
+    /// which value does not decode into a row.
+    pub(crate) fn get(&self, r: u32, rows: &[u8]) -> Result<Row, &'static str> {
+        Row::from_stored(r, self.values(r as usize, rows))
+    }
+
+    /// Packs one row of stored values, handing each completed 8-byte word
+    /// to `emit`. Every value must fit its column (the converter sizes the
+    /// layout from the rows with [`Widths`]); wider values lose their high
+    /// bits.
+    pub(crate) fn put_values(
+        &self,
+        values: [u64; COLUMNS],
+        packer: &mut BitPacker,
+        mut emit: impl FnMut([u8; 8]),
+    ) {
+        for (v, &w) in values.into_iter().zip(&self.widths) {
+            if let Some(word) = packer.push(v, w) {
+                emit(word);
+            }
+        }
+    }
+}
+
+/// Bytes of a row at full width.
+pub(crate) const WIDE_ROW_LEN: usize = 56;
+
+/// The stored values of a full-width row (see [`Row::put_wide`]).
+pub(crate) fn wide_values(b: &[u8; WIDE_ROW_LEN]) -> [u64; COLUMNS] {
+    let mut v = [0u64; COLUMNS];
+    for (i, v) in v.iter_mut().enumerate() {
+        *v = if i < 6 {
+            let mut a = [0u8; 4];
+            a.copy_from_slice(&b[4 * i..4 * i + 4]);
+            u64::from(u32::from_le_bytes(a))
+        } else {
+            let at = 24 + 8 * (i - 6);
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[at..at + 8]);
+            u64::from_le_bytes(a)
+        };
+    }
+    v
+}
+
+/// All ones in the low `w` bits, for `w` in 1..=64.
+fn mask(w: u32) -> u64 {
+    u64::MAX >> (64 - w)
+}
+
+/// The `w`-bit value (1 ≤ `w` ≤ 64) that starts at bit `bit` of `b`,
+/// counting bits least significant first in each byte and bytes in order.
+/// One unaligned 8-byte load, plus one byte when the value straddles it;
+/// bits past the end of `b` read as zeros.
+#[inline]
+fn read_bits(b: &[u8], bit: usize, w: u8) -> u64 {
+    let byte = bit / 8;
+    let shift = (bit % 8) as u32;
+    let w = u32::from(w);
+    let v = match b.get(byte..).and_then(|s| s.first_chunk::<8>()) {
+        Some(word) => {
+            let lo = u64::from_le_bytes(*word) >> shift;
+            if shift + w > 64 {
+                // shift ≥ 1 here, so the next byte's bits start at 64 − shift.
+                lo | u64::from(b.get(byte + 8).copied().unwrap_or(0)) << (64 - shift)
+            } else {
+                lo
+            }
+        }
+        None => {
+            let tail = b.get(byte..).unwrap_or_default();
+            let mut a = [0u8; 16];
+            a[..tail.len().min(16)].copy_from_slice(&tail[..tail.len().min(16)]);
+            (u128::from_le_bytes(a) >> shift) as u64
+        }
+    };
+    v & mask(w)
+}
+
+/// The bits past the last row of an index body of `len` bytes holding
+/// `rows` rows of `layout`: zero when the file is well-formed.
+pub(crate) fn padding(layout: &RowLayout, rows: usize, body: &[u8]) -> u64 {
+    let used = rows * layout.bits;
+    let pad = (body.len() * 8).saturating_sub(used);
+    if pad == 0 {
+        0
+    } else {
+        read_bits(body, used, pad.min(64) as u8)
+    }
+}
+
+/// Packs values of any width from 1 to 64 bits into bytes, least
+/// significant bit first: `push` hands back each 8-byte word as it fills,
+/// `finish` the last bytes, zero-padded to a whole byte.
+#[derive(Debug, Default)]
+pub(crate) struct BitPacker {
+    acc: u64,
+    /// Bits held in `acc`, fewer than 64 between pushes.
+    n: u32,
+}
+
+impl BitPacker {
+    /// Adds the low `w` bits of `v` (1 ≤ `w` ≤ 64).
+    pub(crate) fn push(&mut self, v: u64, w: u8) -> Option<[u8; 8]> {
+        let w = u32::from(w);
+        let v = v & mask(w);
+        let n = self.n;
+        // n < 64: the bits of `v` that fit in this word.
+        self.acc |= v << n;
+        if n + w < 64 {
+            self.n = n + w;
+            return None;
+        }
+        let word = self.acc.to_le_bytes();
+        // The rest of `v` (none when n = 0) starts the next word.
+        self.acc = if n == 0 { 0 } else { v >> (64 - n) };
+        self.n = n + w - 64;
+        Some(word)
+    }
+
+    /// The bytes still held: the first `len` bytes of the array.
+    pub(crate) fn finish(self) -> ([u8; 8], usize) {
+        (self.acc.to_le_bytes(), self.n.div_ceil(8) as usize)
+    }
+}
+
 /// The largest value each column stores, gathered row by row, and the
 /// narrowest layout that holds them.
 #[derive(Debug, Default)]
@@ -259,10 +459,11 @@ impl Widths {
         }
     }
 
+    /// Each column `max(1, bits of its largest value)` wide.
     pub(crate) fn layout(&self) -> RowLayout {
         let mut widths = [1u8; COLUMNS];
         for (w, &m) in widths.iter_mut().zip(&self.max) {
-            *w = (8 - m.leading_zeros() / 8).max(1) as u8;
+            *w = (64 - m.leading_zeros()).max(1) as u8;
         }
         // A value wider than the column's maximum cannot happen (ids are
         // u32), but the widest layout always decodes.
@@ -289,8 +490,21 @@ mod tests {
         }
     }
 
+    fn encode(layout: &RowLayout, rows: &[Row]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut packer = BitPacker::default();
+        for (r, row) in rows.iter().enumerate() {
+            layout.put_values(row.stored(r as u32), &mut packer, |word| {
+                out.extend_from_slice(&word)
+            });
+        }
+        let (tail, len) = packer.finish();
+        out.extend_from_slice(&tail[..len]);
+        out
+    }
+
     #[test]
-    fn columns_narrow_to_the_largest_value_and_rows_round_trip() {
+    fn columns_narrow_to_the_bits_of_the_largest_value_and_rows_round_trip() {
         let rows = [
             row(NO_PARENT, 3, 1_000, 90_000, 400),
             row(0, 2, 2_000, 40_000, 700),
@@ -301,20 +515,22 @@ mod tests {
             w.add(r as u32, row);
         }
         let layout = w.layout();
-        // parent + 1 ≤ 2, size ≤ 3, callsite 7, service 300, thread, flags,
-        // start ≤ 3000, duration ≤ 89000, busy ≤ 89000, payload ≤ 70000.
-        assert_eq!(layout.widths(), [1, 1, 1, 2, 1, 1, 2, 3, 3, 3]);
-        assert_eq!(layout.row_len(), 18);
+        // parent + 1 ≤ 2, size ≤ 3, callsite 7, service 300, thread 2,
+        // flags 2, start ≤ 3000, duration ≤ 89000, busy ≤ 89000,
+        // payload ≤ 70000.
+        assert_eq!(layout.widths(), [2, 2, 3, 9, 2, 2, 12, 17, 17, 17]);
+        assert_eq!(layout.row_bits(), 83);
         for l in [layout, RowLayout::WIDE] {
-            let mut out = Vec::new();
+            let body = encode(&l, &rows);
+            assert_eq!(Some(body.len()), l.rows_len(rows.len()));
+            assert_eq!(l.rows_in(body.len()), Some(rows.len()));
+            assert_eq!(padding(&l, rows.len(), &body), 0);
             for (r, row) in rows.iter().enumerate() {
-                l.put(r as u32, row, &mut out);
-            }
-            assert_eq!(out.len(), rows.len() * l.row_len());
-            for (r, (row, b)) in rows.iter().zip(out.chunks(l.row_len())).enumerate() {
-                assert_eq!(l.get(r as u32, b), Ok(*row));
+                assert_eq!(l.get(r as u32, &body), Ok(*row));
             }
         }
+        // 3 × 83 = 249 bits: 32 bytes, the last 7 bits padding.
+        assert_eq!(encode(&layout, &rows).len(), 32);
     }
 
     #[test]
@@ -333,13 +549,156 @@ mod tests {
         };
         let mut w = Widths::default();
         w.add(0, &big);
-        assert_eq!(w.layout(), RowLayout::WIDE);
-        let mut out = Vec::new();
-        RowLayout::WIDE.put(0, &big, &mut out);
-        assert_eq!(RowLayout::WIDE.get(0, &out), Ok(big));
+        // The start takes 63 bits, so that the duration can take 64.
+        let layout = w.layout();
+        assert_eq!(layout.widths(), [32, 32, 32, 32, 32, 32, 63, 64, 64, 64]);
+        assert_eq!(RowLayout::WIDE.row_bits(), 448);
+        for (l, len) in [(layout, 56), (RowLayout::WIDE, 56)] {
+            let body = encode(&l, &[big]);
+            assert_eq!(body.len(), len);
+            assert_eq!(l.get(0, &body), Ok(big));
+        }
+        // The converter's full-width scratch rows are the WIDE layout's.
+        for row in [big, row(NO_PARENT, 3, 1_000, 90_000, 400), Row::default()] {
+            let mut wide = Vec::new();
+            row.put_wide(0, &mut wide);
+            assert_eq!(wide, encode(&RowLayout::WIDE, &[row]));
+            let b: &[u8; WIDE_ROW_LEN] = wide.as_slice().try_into().unwrap();
+            assert_eq!(wide_values(b), RowLayout::WIDE.values(0, &wide));
+        }
         // An empty trace still has a valid (all-ones) layout.
-        assert_eq!(Widths::default().layout().row_len(), COLUMNS);
+        assert_eq!(Widths::default().layout().row_bits(), COLUMNS);
         assert!(RowLayout::from_widths([1, 1, 1, 1, 1, 1, 1, 1, 1, 0]).is_none());
-        assert!(RowLayout::from_widths([5, 1, 1, 1, 1, 1, 1, 1, 1, 1]).is_none());
+        assert!(RowLayout::from_widths([33, 1, 1, 1, 1, 1, 1, 1, 1, 1]).is_none());
+        assert!(RowLayout::from_widths([1, 1, 1, 1, 1, 32, 1, 1, 1, 65]).is_none());
+        assert!(RowLayout::from_widths([32, 32, 32, 32, 32, 32, 64, 64, 64, 64]).is_some());
+    }
+
+    /// A xorshift generator: the same values every run.
+    fn values(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
+    /// Every width from 1 to 64 bits, at every bit offset within a byte,
+    /// with values at the width's extremes and in between: each reads
+    /// back exactly, and nothing spills into the neighbouring bits.
+    #[test]
+    fn values_of_every_width_round_trip_at_every_bit_offset() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for w in 1..=64u8 {
+            let max = mask(u32::from(w));
+            for lead in 0..8u8 {
+                // `lead` bits of ones before, a run of values, ones after.
+                let mut vals = vec![0, max, 1, max >> 1, max & 0x5555_5555_5555_5555];
+                vals.extend((0..16).map(|_| values(&mut seed) & max));
+                let mut out = Vec::new();
+                let mut p = BitPacker::default();
+                let mut push = |p: &mut BitPacker, v, w| {
+                    if let Some(word) = p.push(v, w) {
+                        out.extend_from_slice(&word);
+                    }
+                };
+                if lead > 0 {
+                    push(&mut p, u64::MAX, lead);
+                }
+                for &v in &vals {
+                    push(&mut p, v, w);
+                }
+                push(&mut p, u64::MAX, 3);
+                let (tail, len) = p.finish();
+                out.extend_from_slice(&tail[..len]);
+                let total = usize::from(lead) + vals.len() * usize::from(w) + 3;
+                assert_eq!(out.len(), total.div_ceil(8), "width {w}, lead {lead}");
+                if lead > 0 {
+                    assert_eq!(read_bits(&out, 0, lead), mask(u32::from(lead)));
+                }
+                for (i, &v) in vals.iter().enumerate() {
+                    let at = usize::from(lead) + i * usize::from(w);
+                    assert_eq!(
+                        read_bits(&out, at, w),
+                        v,
+                        "width {w}, lead {lead}, value {i}"
+                    );
+                }
+                assert_eq!(read_bits(&out, total - 3, 3), 7);
+                // The padding of the last byte is zero.
+                if total % 8 != 0 {
+                    assert_eq!(read_bits(&out, total, (8 - total % 8) as u8), 0);
+                }
+            }
+        }
+    }
+
+    /// Rows of odd bit lengths (so rows straddle bytes and start at every
+    /// bit offset) and at the widest, every column at its maximum value.
+    #[test]
+    fn rows_of_any_layout_round_trip() {
+        let mut seed = 12_345u64;
+        let mut layouts = vec![
+            [1; COLUMNS],
+            MAX_BITS,
+            [32, 1, 32, 1, 32, 1, 64, 1, 64, 1],
+            [9, 9, 5, 4, 3, 3, 25, 25, 25, 17],
+        ];
+        for _ in 0..50 {
+            let mut w = [0u8; COLUMNS];
+            for (w, max) in w.iter_mut().zip(MAX_BITS) {
+                *w = 1 + (values(&mut seed) % u64::from(max)) as u8;
+            }
+            layouts.push(w);
+        }
+        for widths in layouts {
+            let layout = RowLayout::from_widths(widths).unwrap();
+            for n in [1usize, 2, 7, 8, 9, 33] {
+                let rows: Vec<[u64; COLUMNS]> = (0..n)
+                    .map(|i| {
+                        let mut v = [0u64; COLUMNS];
+                        for (c, v) in v.iter_mut().enumerate() {
+                            let max = mask(u32::from(widths[c]));
+                            *v = match i % 3 {
+                                0 => max,
+                                1 => values(&mut seed) & max,
+                                _ => 0,
+                            };
+                        }
+                        v
+                    })
+                    .collect();
+                let mut out = Vec::new();
+                let mut p = BitPacker::default();
+                for v in &rows {
+                    layout.put_values(*v, &mut p, |word| out.extend_from_slice(&word));
+                }
+                let (tail, len) = p.finish();
+                out.extend_from_slice(&tail[..len]);
+                assert_eq!(Some(out.len()), layout.rows_len(n), "{widths:?}");
+                assert_eq!(layout.rows_in(out.len()), Some(n), "{widths:?}");
+                assert_eq!(padding(&layout, n, &out), 0);
+                for (r, v) in rows.iter().enumerate() {
+                    assert_eq!(layout.values(r, &out), *v, "{widths:?} row {r}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_length_holds_one_number_of_rows_or_none() {
+        // 10-bit rows: 0, 2, 3, 4, 5, 7 … bytes.
+        let l = RowLayout::from_widths([1; COLUMNS]).unwrap();
+        let lens: Vec<usize> = (0..6).map(|n| l.rows_len(n).unwrap()).collect();
+        assert_eq!(lens, [0, 2, 3, 4, 5, 7]);
+        for len in 0..8 {
+            let n = l.rows_in(len);
+            assert_eq!(n.is_some(), lens.contains(&len), "{len} bytes");
+            if let Some(n) = n {
+                assert_eq!(lens[n], len);
+            }
+        }
+        // A set padding bit is visible.
+        assert_eq!(padding(&l, 1, &[0, 0b0000_0100]), 1);
+        assert_eq!(padding(&l, 1, &[0xff, 0b0000_0011]), 0);
     }
 }

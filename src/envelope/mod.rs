@@ -2,14 +2,16 @@
 //!
 //! ```text
 //! preamble    magic (8) | version u32 | header_len u32                      16 B
-//! header      section table: 8 × (offset u64, len u64)                     128 B
-//!             postcard(TraceHeader)                                   header_len - 128
-//! structure   strings | callsites | threads | index | roots | services   (always read)
+//! header      section table: 9 × (offset u64, len u64)                     144 B
+//!             postcard(TraceHeader)                                   header_len - 144
+//! structure   strings | callsites | threads | index | roots | services   (read by open)
+//! fields      the field-name schema                     (read once, by the first payload query)
 //! payload     one block per span, in index order | orphan-event block    (read by seek)
-//! trailer     header crc | structure crc | payload crc | 0 u32 | file_len u64 | end magic
+//! trailer     header crc | structure crc | payload crc | fields crc | file_len u64 | end magic
 //! ```
 //!
 //! The index has one fixed-width row per span in preorder within each root,
+//! its columns packed in as many bits as the file's largest values need,
 //! so a span's subtree is rows `[i, subtree_end)` and its payload one
 //! contiguous byte range. `docs/format.md` has every byte.
 

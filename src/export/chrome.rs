@@ -108,7 +108,7 @@ pub fn write_chrome(
 ) -> Result<ExportStats, ExportError> {
     let mut out = Counting::new(out);
     let mut stats = ExportStats {
-        read: reader.open_stats(),
+        read: reader.decode_base()?,
         ..ExportStats::default()
     };
     let process = &reader.header().process;
@@ -145,7 +145,7 @@ pub fn write_chrome(
         Ok(())
     })?;
     let (orphans, st) = reader.orphan_events()?;
-    super::add_read(&mut stats.read, st, reader.open_stats());
+    super::add_read(&mut stats.read, st, reader.decode_base()?);
     for ev in &orphans {
         write_event(&mut events, ev, pid)?;
         stats.events += 1;

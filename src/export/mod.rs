@@ -73,7 +73,8 @@ pub struct ExportStats {
     /// Bytes written.
     pub bytes: u64,
     /// What was read from the trace: the structure read at open plus the
-    /// payload the export needed.
+    /// payload the export needed (and the field-name schema, once, if it
+    /// decoded any).
     pub read: ReadStats,
 }
 
@@ -135,10 +136,12 @@ pub(crate) fn json_fields(
         .collect()
 }
 
-/// Adds what a query read beyond the structure to `total`.
-pub(crate) fn add_read(total: &mut ReadStats, query: ReadStats, open: ReadStats) {
-    total.bytes_read += query.bytes_read.saturating_sub(open.bytes_read);
-    total.reads += query.reads.saturating_sub(open.reads);
+/// Adds what a query read beyond `base` (what every such query reads: the
+/// structure, and the field-name schema for those that decode payload) to
+/// `total`, which counts `base` once.
+pub(crate) fn add_read(total: &mut ReadStats, query: ReadStats, base: ReadStats) {
+    total.bytes_read += query.bytes_read.saturating_sub(base.bytes_read);
+    total.reads += query.reads.saturating_sub(base.reads);
     total.file_len = query.file_len;
 }
 
@@ -149,10 +152,10 @@ pub(crate) fn for_each_tree(
     read: &mut ReadStats,
     mut f: impl FnMut(Vec<Span>) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
-    let open = reader.open_stats();
+    let base = reader.decode_base()?;
     for (root, _) in tree_roots(reader)? {
         let (spans, st) = reader.subtree(root)?;
-        add_read(read, st, open);
+        add_read(read, st, base);
         f(spans)?;
     }
     Ok(())

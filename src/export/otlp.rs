@@ -377,7 +377,7 @@ fn write_lines(
         root_of,
     };
     let mut stats = ExportStats {
-        read: reader.open_stats(),
+        read: reader.decode_base()?,
         ..ExportStats::default()
     };
     let mut lines = Lines {

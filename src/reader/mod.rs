@@ -1,6 +1,7 @@
 //! Reading an envelope: [`TraceReader::open`] reads the header and the
 //! structure index; every query then answers from the index alone or reads
-//! just the payload blocks it needs, and returns the bytes it read.
+//! just the payload blocks it needs (and, once, the field-name schema that
+//! decoding them takes), and returns the bytes it read.
 
 mod critical;
 mod model;
@@ -14,13 +15,13 @@ pub use model::{
 pub use source::ReadStats;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::envelope::TraceHeader;
 use crate::envelope::layout::*;
 use crate::error::{Error, Section};
 use source::Source;
-use structure::{Structure, read_structure};
+use structure::{Schema, Structure, read_schema, read_structure};
 
 /// How many spans [`TraceReader::summary`] lists as the slowest.
 pub const SUMMARY_SLOWEST: usize = 10;
@@ -32,8 +33,12 @@ pub(crate) use crate::journal::record::level_from_byte as level;
 /// `open` reads and validates the header and the structure index — nothing
 /// else. Every query returns its answer with the [`ReadStats`] of what it
 /// read: the structure (read once, at open) plus the payload bytes the
-/// query needed. A corrupt or hostile file gives an [`Error`] naming the
-/// section and offset, never a panic.
+/// query needed, plus, for queries that decode payload, the field-name
+/// schema (read once, by the first of them). A corrupt or hostile file
+/// gives an [`Error`] naming the section and offset, never a panic.
+///
+/// Queries take `&self`, and a `TraceReader` is `Send + Sync`: threads can
+/// share one.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), bhtrace::Error> {
@@ -50,6 +55,8 @@ pub struct TraceReader {
     src: Source,
     s: Structure,
     open_stats: ReadStats,
+    /// The field-name schema, once a query has needed it.
+    schema: OnceLock<Schema>,
 }
 
 impl TraceReader {
@@ -86,7 +93,41 @@ impl TraceReader {
             ..ReadStats::default()
         };
         let s = read_structure(&src, &mut open_stats)?;
-        Ok(TraceReader { src, s, open_stats })
+        Ok(TraceReader {
+            src,
+            s,
+            open_stats,
+            schema: OnceLock::new(),
+        })
+    }
+
+    /// The field-name schema, read and checked the first time a query needs
+    /// it. Adds what reading it cost to `stats` every time, cached or not,
+    /// so that a query's figure does not depend on which query ran first.
+    /// A schema that fails to read is not kept: the next query tries again
+    /// (and fails again).
+    fn schema(&self, stats: &mut ReadStats) -> Result<&Schema, Error> {
+        let schema = match self.schema.get() {
+            Some(schema) => schema,
+            None => {
+                let read = read_schema(&self.src, &self.s)?;
+                // Another thread may have read it meanwhile: either is right.
+                self.schema.get_or_init(|| read)
+            }
+        };
+        stats.bytes_read += schema.stats.bytes_read;
+        stats.reads += schema.stats.reads;
+        Ok(schema)
+    }
+
+    /// What every query that decodes payload reads before its payload: the
+    /// structure (at open) and the field-name schema. Exports made of many
+    /// queries count it once.
+    #[cfg(feature = "export")]
+    pub(crate) fn decode_base(&self) -> Result<ReadStats, Error> {
+        let mut stats = self.open_stats;
+        self.schema(&mut stats)?;
+        Ok(stats)
     }
 
     /// The path this envelope was opened from (`<memory>` for bytes).
@@ -154,6 +195,7 @@ impl TraceReader {
             "index",
             "roots",
             "services",
+            "fields",
             "payload",
             "orphan events",
         ];
@@ -175,6 +217,12 @@ impl TraceReader {
             .strings
             .get(id as usize)
             .map_or_else(|| Arc::from(""), Arc::clone)
+    }
+
+    /// The name of service number `service` (a row's; checked at open).
+    fn service_name(&self, service: u32) -> Arc<str> {
+        let id = self.s.services.get(service as usize).copied();
+        id.map_or_else(|| Arc::from(""), |id| self.arc(id))
     }
 
     fn check(&self, id: SpanId) -> Result<u32, Error> {
@@ -217,7 +265,7 @@ impl TraceReader {
             name: self.arc(cs.name),
             target: self.arc(cs.target),
             level: level(cs.level),
-            service: self.arc(row.service),
+            service: self.service_name(row.service),
             thread: row.thread,
             start_ns: row.start,
             end_ns: row.end,
@@ -254,8 +302,8 @@ impl TraceReader {
             .read(Section::Payload, base + from, to - from, stats)
     }
 
-    fn span_from(&self, r: u32, bytes: &[u8], base: u64) -> Result<Span, Error> {
-        let block = self.decode_block(r, bytes, base)?;
+    fn span_from(&self, schema: &Schema, r: u32, bytes: &[u8], base: u64) -> Result<Span, Error> {
+        let block = self.decode_block(schema, r, bytes, base)?;
         Ok(Span {
             info: self.info_row(r),
             fields: block.fields,
@@ -268,6 +316,7 @@ impl TraceReader {
     /// Decodes rows `[first, end)`, whose blocks are contiguous, with one read.
     fn read_run(
         &self,
+        schema: &Schema,
         first: u32,
         end: u32,
         stats: &mut ReadStats,
@@ -277,7 +326,7 @@ impl TraceReader {
         let to = self.block_range(end - 1).1;
         let bytes = self.read_payload(from, to, stats)?;
         for r in first..end {
-            out.push(self.span_from(r, &bytes, from)?);
+            out.push(self.span_from(schema, r, &bytes, from)?);
         }
         Ok(())
     }
@@ -289,8 +338,9 @@ impl TraceReader {
     pub fn span(&self, id: SpanId) -> Result<(Span, ReadStats), Error> {
         let r = self.check(id)?;
         let mut stats = self.open_stats;
+        let schema = self.schema(&mut stats)?;
         let mut out = Vec::with_capacity(1);
-        self.read_run(r, r + 1, &mut stats, &mut out)?;
+        self.read_run(schema, r, r + 1, &mut stats, &mut out)?;
         let span = out.pop().ok_or(Error::UnknownSpan {
             id: r,
             spans: self.s.rows.len() as u32,
@@ -305,27 +355,34 @@ impl TraceReader {
     pub fn subtree(&self, id: SpanId) -> Result<(Vec<Span>, ReadStats), Error> {
         let r = self.check(id)?;
         let mut stats = self.open_stats;
+        let schema = self.schema(&mut stats)?;
+        let end = self.s.rows[r as usize].subtree_end;
         let mut out = Vec::new();
-        self.read_run(r, self.s.rows[r as usize].subtree_end, &mut stats, &mut out)?;
+        self.read_run(schema, r, end, &mut stats, &mut out)?;
         Ok((out, stats))
     }
 
     /// Rows of the services matching `name`: the service itself, or a
-    /// target under `name::`.
+    /// target under `name::`, in ascending order. The rows name their
+    /// service, so this is one pass over the index in memory.
     fn service_rows(&self, name: &str) -> Vec<u32> {
-        let mut rows: Vec<u32> = Vec::new();
-        for (svc, list) in &self.s.services {
-            let s = self.str(*svc);
-            let matches = s == name
-                || s.strip_prefix(name)
-                    .is_some_and(|rest| rest.starts_with("::"));
-            if matches {
-                rows.extend_from_slice(list);
-            }
+        let wanted: Vec<bool> = self
+            .s
+            .services
+            .iter()
+            .map(|&svc| {
+                let s = self.str(svc);
+                s == name
+                    || s.strip_prefix(name)
+                        .is_some_and(|rest| rest.starts_with("::"))
+            })
+            .collect();
+        if !wanted.contains(&true) {
+            return Vec::new();
         }
-        rows.sort_unstable();
-        rows.dedup();
-        rows
+        (0..self.s.rows.len() as u32)
+            .filter(|&r| wanted[self.s.rows[r as usize].service as usize])
+            .collect()
     }
 
     /// Every span of a service with its payload, reading only their blocks
@@ -337,6 +394,7 @@ impl TraceReader {
     pub fn service(&self, name: &str) -> Result<(Vec<Span>, ReadStats), Error> {
         let rows = self.service_rows(name);
         let mut stats = self.open_stats;
+        let schema = self.schema(&mut stats)?;
         let mut out = Vec::with_capacity(rows.len());
         let mut i = 0;
         while i < rows.len() {
@@ -344,7 +402,7 @@ impl TraceReader {
             while j < rows.len() && rows[j] == rows[j - 1] + 1 {
                 j += 1;
             }
-            self.read_run(rows[i], rows[j - 1] + 1, &mut stats, &mut out)?;
+            self.read_run(schema, rows[i], rows[j - 1] + 1, &mut stats, &mut out)?;
             i = j;
         }
         Ok((out, stats))
@@ -352,7 +410,7 @@ impl TraceReader {
 
     /// The names of every service, sorted.
     pub fn services(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.s.services.iter().map(|(n, _)| self.str(*n)).collect();
+        let mut v: Vec<&str> = self.s.services.iter().map(|&n| self.str(n)).collect();
         v.sort_unstable();
         v
     }
@@ -379,14 +437,15 @@ impl TraceReader {
     /// A read or decoding error, or [`Error::Checksum`] for the payload.
     pub fn full(&self) -> Result<(Trace, ReadStats), Error> {
         let mut stats = self.open_stats;
+        let schema = self.schema(&mut stats)?;
         let payload = self.s.extents[S_PAYLOAD];
         let bytes = self.read_payload(0, payload.len, &mut stats)?;
         self.check_payload_crc(&bytes)?;
         let mut spans = Vec::with_capacity(self.s.rows.len());
         for r in 0..self.s.rows.len() as u32 {
-            spans.push(self.span_from(r, &bytes, 0)?);
+            spans.push(self.span_from(schema, r, &bytes, 0)?);
         }
-        let orphan_events = self.decode_orphans(&bytes, 0)?;
+        let orphan_events = self.decode_orphans(schema, &bytes, 0)?;
         Ok((
             Trace {
                 spans,
@@ -402,10 +461,11 @@ impl TraceReader {
     /// A read or decoding error.
     pub fn orphan_events(&self) -> Result<(Vec<EventData>, ReadStats), Error> {
         let mut stats = self.open_stats;
+        let schema = self.schema(&mut stats)?;
         let payload = self.s.extents[S_PAYLOAD];
         let from = self.s.extents[S_ORPHANS].offset - payload.offset;
         let bytes = self.read_payload(from, payload.len, &mut stats)?;
-        Ok((self.decode_orphans(&bytes, from)?, stats))
+        Ok((self.decode_orphans(schema, &bytes, from)?, stats))
     }
 
     /// The top-level spans (one per request or job), in start order.
@@ -549,30 +609,30 @@ impl TraceReader {
     /// None today; kept fallible like every query.
     pub fn summary(&self) -> Result<(Summary, ReadStats), Error> {
         let rows = &self.s.rows;
-        // Each row's self time once, in one pass over the rows (a row's
-        // children are visited by its own row only): a hostile services
-        // table may list a row with many children in every service, and
-        // recomputing it per listing would cost listings × children.
-        let self_ns: Vec<u64> = (0..rows.len() as u32).map(|r| self.self_time(r)).collect();
-        let mut services = Vec::with_capacity(self.s.services.len());
-        for (name, list) in &self.s.services {
-            let mut s = ServiceSummary {
-                service: self.arc(*name),
-                spans: list.len() as u64,
+        // One pass over the rows: each row adds to its own service.
+        let mut services: Vec<ServiceSummary> = self
+            .s
+            .services
+            .iter()
+            .map(|&name| ServiceSummary {
+                service: self.arc(name),
+                spans: 0,
                 total_ns: 0,
                 self_ns: 0,
                 busy_ns: 0,
                 errors: 0,
+            })
+            .collect();
+        for (r, row) in rows.iter().enumerate() {
+            let Some(s) = services.get_mut(row.service as usize) else {
+                continue;
             };
-            for &r in list {
-                let row = &rows[r as usize];
-                // Sums of times from a hostile file may not fit: saturate.
-                s.total_ns = s.total_ns.saturating_add(row.end - row.start);
-                s.self_ns = s.self_ns.saturating_add(self_ns[r as usize]);
-                s.busy_ns = s.busy_ns.saturating_add(row.busy);
-                s.errors += u64::from(row.flags & FLAG_ERROR != 0);
-            }
-            services.push(s);
+            // Sums of times from a hostile file may not fit: saturate.
+            s.spans += 1;
+            s.total_ns = s.total_ns.saturating_add(row.end - row.start);
+            s.self_ns = s.self_ns.saturating_add(self.self_time(r as u32));
+            s.busy_ns = s.busy_ns.saturating_add(row.busy);
+            s.errors += u64::from(row.flags & FLAG_ERROR != 0);
         }
         services.sort_by(|a, b| {
             b.total_ns
@@ -601,20 +661,23 @@ impl TraceReader {
         Ok((summary, self.open_stats))
     }
 
-    /// Reads the whole payload and checks its checksum: the one check
-    /// `open` leaves out, because it costs reading everything.
+    /// Reads the field-name schema and the whole payload, checks both
+    /// checksums and decodes every block: what `open` leaves out, because
+    /// it costs reading everything.
     ///
     /// # Errors
-    /// [`Error::Checksum`] on a mismatch, or a read error.
+    /// [`Error::Checksum`] on a mismatch, [`Error::Corrupt`] for what does
+    /// not decode, or a read error.
     pub fn verify(&self) -> Result<ReadStats, Error> {
         let mut stats = self.open_stats;
+        let schema = self.schema(&mut stats)?;
         let payload = self.s.extents[S_PAYLOAD];
         let bytes = self.read_payload(0, payload.len, &mut stats)?;
         self.check_payload_crc(&bytes)?;
         for r in 0..self.s.rows.len() as u32 {
-            self.decode_block(r, &bytes, 0)?;
+            self.decode_block(schema, r, &bytes, 0)?;
         }
-        self.decode_orphans(&bytes, 0)?;
+        self.decode_orphans(schema, &bytes, 0)?;
         Ok(stats)
     }
 }

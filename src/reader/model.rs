@@ -1,11 +1,13 @@
 //! What queries return: spans from the index alone ([`SpanInfo`]), spans
 //! with their payload ([`Span`]), events, intervals, and the summary.
 //!
-//! Strings that come from the file's string table — span and event names,
-//! targets, services, source files, field names — are [`Arc<str>`]s made
-//! once when the envelope is opened and shared by every answer that names
-//! them: a span costs a pointer per string, not a copy, however many spans
-//! name the same one. Field values are the span's own.
+//! Strings that come from the file's tables — span and event names,
+//! targets, services and source files from the string table, made when the
+//! envelope is opened, and field names from the field-name schema, made
+//! when the first query that needs them reads it — are [`Arc<str>`]s made
+//! once and shared by every answer that names them: a span costs a pointer
+//! per string, not a copy, however many spans name the same one. Field
+//! values are the span's own.
 
 use std::fmt;
 use std::sync::Arc;
@@ -105,7 +107,7 @@ impl SpanInfo {
 }
 
 /// An event, with its fields. Its name, target, file and field names are
-/// shared with the reader's string table, like [`SpanInfo`]'s.
+/// shared with the reader's tables, like [`SpanInfo`]'s.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct EventData {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::TraceReader;
 use super::model::{EventData, Interval, SpanId};
+use super::structure::Schema;
 use crate::codec::Cursor;
 use crate::envelope::layout::*;
 use crate::error::{Error, Section};
@@ -21,20 +22,11 @@ pub(crate) struct Block {
 }
 
 impl TraceReader {
-    /// The name of field `idx` of a callsite, shared with the string
-    /// table; a field the callsite does not declare is named `field#<idx>`.
-    fn field_name(&self, callsite: usize, idx: u8) -> Arc<str> {
-        self.s
-            .callsites
-            .get(callsite)
-            .and_then(|cs| cs.fields.get(usize::from(idx)))
-            .map_or_else(|| unnamed_field(idx), |&s| self.arc(s))
-    }
-
     /// Reads a field list, merging into `into`: a later value of a field
-    /// replaces the earlier one.
+    /// replaces the earlier one. Names come from the schema, shared; a
+    /// field the callsite does not declare is named `field#<idx>`.
     fn read_fields(
-        &self,
+        schema: &Schema,
         c: &mut Cursor<'_>,
         callsite: usize,
         into: &mut Vec<(Arc<str>, Value)>,
@@ -45,7 +37,9 @@ impl TraceReader {
             into.reserve_exact(field_count_hint(c));
         }
         get_fields(c, |idx, v| {
-            let name = self.field_name(callsite, idx);
+            let name = schema
+                .name(callsite, idx)
+                .map_or_else(|| unnamed_field(idx), Arc::clone);
             let v = v.to_owned();
             match into.iter_mut().find(|(n, _)| *n == name) {
                 Some(slot) => slot.1 = v,
@@ -59,6 +53,7 @@ impl TraceReader {
     /// thread, fields. With `start`, the time is stored relative to it.
     pub(crate) fn read_event(
         &self,
+        schema: &Schema,
         c: &mut Cursor<'_>,
         start: Option<u64>,
     ) -> Result<EventData, Error> {
@@ -72,7 +67,7 @@ impl TraceReader {
         let t_ns = read_time(c, start)?;
         let thread = c.uvarint32()?;
         let mut fields = Vec::new();
-        self.read_fields(c, callsite, &mut fields)?;
+        Self::read_fields(schema, c, callsite, &mut fields)?;
         let row = &self.s.callsites[callsite];
         Ok(EventData {
             t_ns,
@@ -88,7 +83,13 @@ impl TraceReader {
 
     /// Decodes the block of span `row` from `bytes` (which start at payload
     /// offset `base`).
-    pub(crate) fn decode_block(&self, row: u32, bytes: &[u8], base: u64) -> Result<Block, Error> {
+    pub(crate) fn decode_block(
+        &self,
+        schema: &Schema,
+        row: u32,
+        bytes: &[u8],
+        base: u64,
+    ) -> Result<Block, Error> {
         let (from, to) = self.block_range(row);
         let slice = &bytes[(from - base) as usize..(to - base) as usize];
         let callsite = self.s.rows[row as usize].callsite as usize;
@@ -107,14 +108,17 @@ impl TraceReader {
         let mut open: HashMap<u32, (u32, u64)> = HashMap::new();
         while !c.is_empty() {
             match c.u8()? {
-                P_FIELDS => self.read_fields(&mut c, callsite, &mut block.fields)?,
+                P_FIELDS => Self::read_fields(schema, &mut c, callsite, &mut block.fields)?,
                 P_RECORD => {
                     let from = c.pos();
                     skip_fields(&mut c, false)?;
                     recorded.push(from..c.pos());
                 }
-                P_EVENT => block.events.push(self.read_event(&mut c, None)?),
-                P_EVENT_REL => block.events.push(self.read_event(&mut c, Some(start))?),
+                P_EVENT => block.events.push(self.read_event(schema, &mut c, None)?),
+                P_EVENT_REL => {
+                    let event = self.read_event(schema, &mut c, Some(start))?;
+                    block.events.push(event);
+                }
                 tag @ (P_ENTER | P_EXIT | P_ENTER_REL | P_EXIT_REL) => {
                     let relative = matches!(tag, P_ENTER_REL | P_EXIT_REL);
                     let t = read_time(&mut c, relative.then_some(start))?;
@@ -151,7 +155,7 @@ impl TraceReader {
         for range in recorded {
             let at = self.s.extents[S_PAYLOAD].offset + from + range.start as u64;
             let mut rc = Cursor::new(&slice[range], at, Section::Payload);
-            self.read_fields(&mut rc, callsite, &mut block.fields)?;
+            Self::read_fields(schema, &mut rc, callsite, &mut block.fields)?;
         }
         for (thread, (depth, t)) in open {
             if depth > 0 {
@@ -169,7 +173,12 @@ impl TraceReader {
 
     /// Decodes the orphan-event block from `bytes` (starting at payload
     /// offset `base`).
-    pub(crate) fn decode_orphans(&self, bytes: &[u8], base: u64) -> Result<Vec<EventData>, Error> {
+    pub(crate) fn decode_orphans(
+        &self,
+        schema: &Schema,
+        bytes: &[u8],
+        base: u64,
+    ) -> Result<Vec<EventData>, Error> {
         let orphans = self.s.extents[S_ORPHANS];
         let from = orphans.offset - self.s.extents[S_PAYLOAD].offset;
         let slice = &bytes[(from - base) as usize..];
@@ -179,7 +188,7 @@ impl TraceReader {
             if c.u8()? != P_EVENT {
                 return Err(c.corrupt("orphan block holds something other than events"));
             }
-            out.push(self.read_event(&mut c, None)?);
+            out.push(self.read_event(schema, &mut c, None)?);
         }
         out.sort_by_key(|e| e.t_ns);
         Ok(out)

@@ -12,7 +12,10 @@ use crate::error::{Error, Section};
 /// Every query's stats include the structure that
 /// [`TraceReader::open`](crate::TraceReader::open) read (header and index),
 /// since no query can be answered without it, plus the payload bytes the
-/// query itself read.
+/// query itself read. A query that decodes payload (fields, events) also
+/// includes the field-name schema: read once, by the first such query, but
+/// counted in each, so that every figure is what the query costs from a
+/// fresh open, whichever queries ran before it.
 ///
 /// ```
 /// let s = bhtrace::ReadStats { bytes_read: 50, reads: 2, file_len: 1000 };

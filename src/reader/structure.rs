@@ -1,6 +1,8 @@
 //! Opening an envelope: the preamble, header, trailer and structure
 //! sections are read and every field is validated before anything uses it.
-//! After this, queries can index the tables without further checks.
+//! After this, queries can index the tables without further checks. The
+//! field-name schema, which only payload queries need, is read and
+//! validated the first time one of them runs ([`read_schema`]).
 
 use std::sync::Arc;
 
@@ -19,7 +21,6 @@ pub(crate) struct CallsiteRow {
     pub(crate) target: u32,
     pub(crate) file: Option<u32>,
     pub(crate) line: u32,
-    pub(crate) fields: Vec<u32>,
 }
 
 /// Everything `open` reads: small, always in memory.
@@ -35,10 +36,43 @@ pub(crate) struct Structure {
     pub(crate) threads: Vec<Option<u32>>,
     pub(crate) rows: Vec<Row>,
     pub(crate) roots: Vec<u32>,
-    pub(crate) services: Vec<(u32, Vec<u32>)>,
+    /// Service number (a row's `service`) → name string id. Every service
+    /// names at least one row, and no two the same string.
+    pub(crate) services: Vec<u32>,
     /// The payload checksum from the trailer, checked by queries that read
     /// the whole payload anyway.
     pub(crate) payload_crc: u32,
+    /// The field-name schema's checksum from the trailer, checked when the
+    /// schema is read.
+    pub(crate) fields_crc: u32,
+}
+
+/// The field-name schema: the fields section, decoded. Read once, by the
+/// first query that decodes field lists.
+#[derive(Debug)]
+pub(crate) struct Schema {
+    /// The distinct field names, each allocated once and shared with every
+    /// answer that names it.
+    names: Vec<Arc<str>>,
+    /// Callsite `c`'s field names are `names[list[starts[c]..starts[c + 1]]]`.
+    starts: Vec<usize>,
+    list: Vec<u32>,
+    /// What reading the schema cost.
+    pub(crate) stats: ReadStats,
+}
+
+impl Schema {
+    /// The name of field `idx` of callsite `callsite` (a callsite table
+    /// index), if the callsite declares it.
+    pub(crate) fn name(&self, callsite: usize, idx: u8) -> Option<&Arc<str>> {
+        let from = *self.starts.get(callsite)?;
+        let to = *self.starts.get(callsite + 1)?;
+        let i = from + usize::from(idx);
+        if i >= to {
+            return None;
+        }
+        self.names.get(*self.list.get(i)? as usize)
+    }
 }
 
 /// The sections of the section table's entries, in table order (the last
@@ -50,6 +84,7 @@ const TABLE_SECTIONS: [Section; S_ORPHANS] = [
     Section::Index,
     Section::Roots,
     Section::Services,
+    Section::Fields,
     Section::Payload,
 ];
 
@@ -197,7 +232,7 @@ pub(crate) fn read_structure(src: &Source, stats: &mut ReadStats) -> Result<Stru
     {
         return Err(corrupt(
             Section::Header,
-            PREAMBLE_LEN + 6 * 16,
+            PREAMBLE_LEN + S_PAYLOAD as u64 * 16,
             "payload section out of place",
         ));
     }
@@ -227,26 +262,24 @@ pub(crate) fn read_structure(src: &Source, stats: &mut ReadStats) -> Result<Stru
         Cursor::new(&bytes[from..from + e.len as usize], e.offset, section)
     };
 
-    let strings = read_strings(part(S_STRINGS, Section::Strings))?;
+    let strings = read_strings(&mut part(S_STRINGS, Section::Strings))?;
     let n_strings = strings.len() as u32;
     let callsites = read_callsites(part(S_CALLSITES, Section::Callsites), n_strings)?;
     let threads = read_threads(part(S_THREADS, Section::Threads), n_strings)?;
+    // The services before the index, whose rows refer to them by number.
+    let services = read_services(part(S_SERVICES, Section::Services), n_strings)?;
     let orphan_start = orphans.offset - payload.offset;
     let rows = read_index(
         &bytes[(extents[S_INDEX].offset - structure_start) as usize..]
             [..extents[S_INDEX].len as usize],
         extents[S_INDEX].offset,
         &callsites,
-        n_strings,
+        services.len() as u32,
         threads.len() as u32,
         orphan_start,
     )?;
+    check_services_used(&rows, &services, extents[S_SERVICES].offset)?;
     let roots = read_roots(part(S_ROOTS, Section::Roots), &rows)?;
-    let services = read_services(
-        part(S_SERVICES, Section::Services),
-        n_strings,
-        rows.len() as u32,
-    )?;
     if info.spans as usize != rows.len() || info.roots as usize != roots.len() {
         return Err(corrupt(
             Section::Header,
@@ -264,11 +297,12 @@ pub(crate) fn read_structure(src: &Source, stats: &mut ReadStats) -> Result<Stru
         roots,
         services,
         payload_crc: u32_at(&trailer, 8),
+        fields_crc: u32_at(&trailer, 12),
     })
 }
 
-fn read_strings(mut c: Cursor<'_>) -> Result<Vec<Arc<str>>, Error> {
-    let n = count(&mut c, 1)?;
+fn read_strings(c: &mut Cursor<'_>) -> Result<Vec<Arc<str>>, Error> {
+    let n = count(c, 1)?;
     let mut out = Vec::with_capacity(n);
     // Empty strings (one byte each in the file) share one allocation.
     let empty: Arc<str> = Arc::from("");
@@ -301,7 +335,7 @@ fn opt_string_ref(c: &mut Cursor<'_>, n_strings: u32) -> Result<Option<u32>, Err
 }
 
 fn read_callsites(mut c: Cursor<'_>, n_strings: u32) -> Result<Vec<CallsiteRow>, Error> {
-    let n = count(&mut c, 8)?;
+    let n = count(&mut c, 7)?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let kind = c.u8()?;
@@ -314,11 +348,6 @@ fn read_callsites(mut c: Cursor<'_>, n_strings: u32) -> Result<Vec<CallsiteRow>,
         let _module = opt_string_ref(&mut c, n_strings)?;
         let file = opt_string_ref(&mut c, n_strings)?;
         let line = c.uvarint32()?;
-        let nf = c.u8()?;
-        let mut fields = Vec::with_capacity(usize::from(nf));
-        for _ in 0..nf {
-            fields.push(string_ref(&mut c, n_strings)?);
-        }
         out.push(CallsiteRow {
             kind,
             level,
@@ -326,7 +355,6 @@ fn read_callsites(mut c: Cursor<'_>, n_strings: u32) -> Result<Vec<CallsiteRow>,
             target,
             file,
             line,
-            fields,
         });
     }
     Ok(out)
@@ -345,7 +373,7 @@ fn read_index(
     bytes: &[u8],
     offset: u64,
     callsites: &[CallsiteRow],
-    n_strings: u32,
+    n_services: u32,
     n_threads: u32,
     orphan_start: u64,
 ) -> Result<Vec<Row>, Error> {
@@ -359,32 +387,37 @@ fn read_index(
                 "column widths missing or out of range",
             )
         })?;
-    let row_len = layout.row_len();
     let body = &bytes[COLUMNS..];
-    if body.len() % row_len != 0 {
+    let Some(n) = layout.rows_in(body.len()) else {
         return Err(corrupt(
             Section::Index,
             offset,
             "index length is not a whole number of rows",
         ));
-    }
-    let Ok(n) = u32::try_from(body.len() / row_len) else {
+    };
+    let Ok(n32) = u32::try_from(n) else {
         return Err(corrupt(
             Section::Index,
             offset,
             "more rows than span numbers",
         ));
     };
+    if padding(&layout, n, body) != 0 {
+        return Err(corrupt(
+            Section::Index,
+            offset + bytes.len() as u64 - 1,
+            "padding bits after the last row are not zero",
+        ));
+    }
     let n_callsites = callsites.len() as u32;
-    let mut rows: Vec<Row> = Vec::with_capacity(n as usize);
+    let mut rows: Vec<Row> = Vec::with_capacity(n);
     let mut prev_end = 0u64;
     let mut open: Vec<u32> = Vec::new();
-    for r in 0..body.len() / row_len {
-        let at = offset + (COLUMNS + r * row_len) as u64;
-        let chunk = &body[r * row_len..];
-        let r = r as u32;
+    for r in 0..n32 {
+        // The byte the row starts in.
+        let at = offset + (COLUMNS + r as usize * layout.row_bits() / 8) as u64;
         let bad = |what| Err(corrupt(Section::Index, at, what));
-        let row = match layout.get(r, chunk) {
+        let row = match layout.get(r, body) {
             Ok(row) => row,
             Err(what) => return bad(what),
         };
@@ -403,10 +436,10 @@ fn read_index(
         if row.parent != NO_PARENT && row.subtree_end > rows[row.parent as usize].subtree_end {
             return bad("subtree runs past its parent's");
         }
-        if row.subtree_end <= r || row.subtree_end > n {
+        if row.subtree_end <= r || row.subtree_end > n32 {
             return bad("subtree end out of range");
         }
-        if row.callsite >= n_callsites || row.service >= n_strings || row.thread > n_threads {
+        if row.callsite >= n_callsites || row.service >= n_services || row.thread > n_threads {
             return bad("callsite, service or thread out of range");
         }
         if callsites[row.callsite as usize].kind != KIND_SPAN_CALLSITE {
@@ -451,30 +484,91 @@ fn read_roots(c: Cursor<'_>, rows: &[Row]) -> Result<Vec<u32>, Error> {
     Ok(out)
 }
 
-fn read_services(
-    mut c: Cursor<'_>,
-    n_strings: u32,
-    n_rows: u32,
-) -> Result<Vec<(u32, Vec<u32>)>, Error> {
-    let n = count(&mut c, 2)?;
+/// The services section: a name (string id) per service number, each
+/// name distinct.
+fn read_services(mut c: Cursor<'_>, n_strings: u32) -> Result<Vec<u32>, Error> {
+    let n = count(&mut c, 1)?;
     let mut out = Vec::with_capacity(n);
+    // One flag per string: no more than the string table has bytes.
+    let mut seen = vec![false; n_strings as usize];
     for _ in 0..n {
         let name = string_ref(&mut c, n_strings)?;
-        let k = count(&mut c, 1)?;
-        let mut rows = Vec::with_capacity(k);
-        let mut prev = 0u32;
-        for i in 0..k {
-            let d = c.uvarint32()?;
-            let r = prev
-                .checked_add(d)
-                .filter(|&r| r < n_rows && (i == 0 || d > 0));
-            let Some(r) = r else {
-                return Err(c.corrupt("service row out of range or out of order"));
-            };
-            rows.push(r);
-            prev = r;
+        if std::mem::replace(&mut seen[name as usize], true) {
+            return Err(c.corrupt("two services with the same name"));
         }
-        out.push((name, rows));
+        out.push(name);
     }
     Ok(out)
+}
+
+/// Every service is named by at least one row (the index was checked to
+/// name only services that exist): the converter writes no others, so
+/// that the services are exactly those of the spans.
+fn check_services_used(rows: &[Row], services: &[u32], offset: u64) -> Result<(), Error> {
+    let mut used = vec![false; services.len()];
+    for row in rows {
+        used[row.service as usize] = true;
+    }
+    if used.contains(&false) {
+        return Err(corrupt(
+            Section::Services,
+            offset,
+            "a service that no span belongs to",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the field-name schema (the fields section) and checks it against
+/// its checksum and the callsite table: the distinct names, then for each
+/// callsite the indices of its field names in declaration order.
+pub(crate) fn read_schema(src: &Source, s: &Structure) -> Result<Schema, Error> {
+    let e = s.extents[S_FIELDS];
+    let mut stats = ReadStats {
+        file_len: src.len(),
+        ..ReadStats::default()
+    };
+    let bytes = src.read(Section::Fields, e.offset, e.len, &mut stats)?;
+    let computed = crc32fast::hash(&bytes);
+    if computed != s.fields_crc {
+        return Err(Error::Checksum {
+            section: Section::Fields,
+            offset: e.offset,
+            stored: s.fields_crc,
+            computed,
+        });
+    }
+    let mut c = Cursor::new(&bytes, e.offset, Section::Fields);
+    let names = read_strings(&mut c)?;
+    let n_callsites = c.uvarint()?;
+    if n_callsites != s.callsites.len() as u64 {
+        return Err(c.corrupt("callsite count differs from the callsite table's"));
+    }
+    let mut starts = Vec::with_capacity(s.callsites.len() + 1);
+    starts.push(0);
+    // Each index is at least a byte: the list is no longer than the section.
+    let mut list = Vec::new();
+    for _ in 0..n_callsites {
+        let n = c.u8()?;
+        if usize::from(n) > c.remaining() {
+            return Err(c.corrupt("count larger than the section can hold"));
+        }
+        for _ in 0..n {
+            let i = c.uvarint32()?;
+            if i as usize >= names.len() {
+                return Err(c.corrupt("field name index out of range"));
+            }
+            list.push(i);
+        }
+        starts.push(list.len());
+    }
+    if !c.is_empty() {
+        return Err(c.corrupt("bytes after the last callsite's field names"));
+    }
+    Ok(Schema {
+        names,
+        starts,
+        list,
+        stats,
+    })
 }

@@ -7,16 +7,19 @@ use bhtrace::TraceHeader;
 
 pub const PREAMBLE: usize = 16;
 pub const TRAILER: usize = 32;
-pub const TABLE: usize = 8 * 16;
-/// The index begins with one width byte per column (docs/format.md §3.4).
+pub const TABLE: usize = 9 * 16;
+/// The index begins with one width byte per column (docs/format.md §3.4),
+/// each a width in bits.
 pub const COLUMNS: usize = 10;
 pub const END_MAGIC: &[u8; 8] = b"BHTEND\x1a\n";
 
 /// Section numbers in the section table.
 pub const STRINGS: usize = 0;
 pub const INDEX: usize = 3;
-pub const PAYLOAD: usize = 6;
-pub const ORPHANS: usize = 7;
+pub const SERVICES: usize = 5;
+pub const FIELDS: usize = 6;
+pub const PAYLOAD: usize = 7;
+pub const ORPHANS: usize = 8;
 
 pub fn u32_at(b: &[u8], i: usize) -> u32 {
     u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"))
@@ -26,13 +29,80 @@ pub fn u64_at(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
 }
 
-/// Where column `col` of row `r` is in an index section: rows follow the
-/// column widths, each row the sum of the widths long.
-pub fn cell(index: &[u8], r: usize, col: usize) -> std::ops::Range<usize> {
+/// Where column `col` of row `r` is in an index section, as (first bit,
+/// width in bits) counted from the start of the rows: rows follow the
+/// column widths, packed least significant bit first, each row the sum of
+/// the widths long.
+pub fn cell(index: &[u8], r: usize, col: usize) -> (usize, usize) {
     let widths: Vec<usize> = index[..COLUMNS].iter().map(|&w| usize::from(w)).collect();
-    let row_len: usize = widths.iter().sum();
-    let at = COLUMNS + r * row_len + widths[..col].iter().sum::<usize>();
-    at..at + widths[col]
+    let row_bits: usize = widths.iter().sum();
+    (
+        r * row_bits + widths[..col].iter().sum::<usize>(),
+        widths[col],
+    )
+}
+
+/// The `w`-bit value at bit `at` of `b`, least significant bit first.
+pub fn get_bits(b: &[u8], at: usize, w: usize) -> u64 {
+    (0..w).fold(0, |v, i| {
+        let bit = at + i;
+        v | (u64::from((b[bit / 8] >> (bit % 8)) & 1) << i)
+    })
+}
+
+/// Writes the low `w` bits of `value` at bit `at` of `b`.
+pub fn set_bits(b: &mut [u8], at: usize, w: usize, value: u64) {
+    for i in 0..w {
+        let bit = at + i;
+        let mask = 1u8 << (bit % 8);
+        if (value >> i) & 1 == 1 {
+            b[bit / 8] |= mask;
+        } else {
+            b[bit / 8] &= !mask;
+        }
+    }
+}
+
+/// The value of column `col` of row `r` of an index section.
+pub fn get_cell(index: &[u8], r: usize, col: usize) -> u64 {
+    let (at, w) = cell(index, r, col);
+    get_bits(&index[COLUMNS..], at, w)
+}
+
+/// Sets column `col` of row `r` of an index section to the low bits of
+/// `value` (as many as the column is wide).
+pub fn set_cell(index: &mut [u8], r: usize, col: usize, value: u64) {
+    let (at, w) = cell(index, r, col);
+    set_bits(&mut index[COLUMNS..], at, w, value);
+}
+
+/// An index section re-encoded with the column widths `widths` (in bits):
+/// every row's values as `index` holds them, passed through `f` (row
+/// number, values).
+pub fn repack_index(
+    index: &[u8],
+    widths: [u8; COLUMNS],
+    mut f: impl FnMut(usize, &mut [u64; COLUMNS]),
+) -> Vec<u8> {
+    let old: Vec<usize> = index[..COLUMNS].iter().map(|&w| usize::from(w)).collect();
+    let old_bits: usize = old.iter().sum();
+    let rows = (index.len() - COLUMNS) * 8 / old_bits;
+    let new_bits: usize = widths.iter().map(|&w| usize::from(w)).sum();
+    let mut out = widths.to_vec();
+    out.resize(COLUMNS + (rows * new_bits).div_ceil(8), 0);
+    for r in 0..rows {
+        let mut v = [0u64; COLUMNS];
+        for (c, v) in v.iter_mut().enumerate() {
+            *v = get_cell(index, r, c);
+        }
+        f(r, &mut v);
+        let mut at = r * new_bits;
+        for (c, &v) in v.iter().enumerate() {
+            set_bits(&mut out[COLUMNS..], at, usize::from(widths[c]), v);
+            at += usize::from(widths[c]);
+        }
+    }
+    out
 }
 
 /// Sets entry `entry` of the header's section table (offset, length, or
@@ -76,12 +146,13 @@ pub fn read_varint(b: &[u8], at: &mut usize) -> u64 {
     }
 }
 
-/// An envelope in pieces: the postcard header fields, sections 0–6, and
-/// where the orphan block starts inside the payload.
+/// An envelope in pieces: the postcard header fields, sections 0–7
+/// (strings … services, fields, payload), and where the orphan block starts
+/// inside the payload.
 #[derive(Debug, Clone)]
 pub struct Pieces {
     pub header_fields: Vec<u8>,
-    pub sections: [Vec<u8>; 7],
+    pub sections: [Vec<u8>; 8],
     pub orphans_in_payload: usize,
 }
 
@@ -106,7 +177,7 @@ impl Pieces {
         let header_len = TABLE + self.header_fields.len();
         let mut table = Vec::with_capacity(TABLE);
         let mut at = (PREAMBLE + header_len) as u64;
-        let mut starts = [0u64; 7];
+        let mut starts = [0u64; 8];
         for (i, s) in self.sections.iter().enumerate() {
             starts[i] = at;
             table.extend_from_slice(&at.to_le_bytes());
@@ -128,20 +199,48 @@ impl Pieces {
         out.extend_from_slice(&table);
         out.extend_from_slice(&self.header_fields);
         let structure_at = out.len();
-        for s in &self.sections[..PAYLOAD] {
+        for s in &self.sections[..FIELDS] {
             out.extend_from_slice(s);
         }
         let header_crc = crc32fast::hash(&out[PREAMBLE..structure_at]);
         let structure_crc = crc32fast::hash(&out[structure_at..]);
+        let fields = &self.sections[FIELDS];
+        let fields_crc = crc32fast::hash(fields);
+        out.extend_from_slice(fields);
         let payload_crc = crc32fast::hash(payload);
         out.extend_from_slice(payload);
         let len = (out.len() + TRAILER) as u64;
-        for v in [header_crc, structure_crc, payload_crc, 0] {
+        for v in [header_crc, structure_crc, payload_crc, fields_crc] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(END_MAGIC);
         out
+    }
+
+    /// Replaces the strings of the string list that opens section
+    /// `section` (the string table, or the fields section's names) with
+    /// `f` of each; the rest of the section is kept. Returns how many `f`
+    /// changed.
+    pub fn map_strings(&mut self, section: usize, mut f: impl FnMut(&[u8]) -> Vec<u8>) -> usize {
+        let old = &self.sections[section];
+        let mut at = 0;
+        let n = read_varint(old, &mut at);
+        let mut s = Vec::new();
+        varint(&mut s, n);
+        let mut changed = 0;
+        for _ in 0..n {
+            let len = read_varint(old, &mut at) as usize;
+            let text = &old[at..at + len];
+            at += len;
+            let new = f(text);
+            changed += usize::from(new != text);
+            varint(&mut s, new.len() as u64);
+            s.extend_from_slice(&new);
+        }
+        s.extend_from_slice(&old[at..]);
+        self.sections[section] = s;
+        changed
     }
 
     pub fn header(&self) -> TraceHeader {

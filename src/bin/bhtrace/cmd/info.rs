@@ -16,8 +16,8 @@ use crate::out::{Out, Style, bytes, dur, n, percent, utc};
 pub(crate) struct Args {
     /// A .bht envelope or a .bhtj journal.
     file: PathBuf,
-    /// Also read the whole payload and check its checksum (open checks
-    /// everything else).
+    /// Also read the field-name schema and the whole payload, check their
+    /// checksums and decode every block (open checks everything else).
     #[arg(long)]
     verify: bool,
     /// Print one JSON object instead of tables.
@@ -52,7 +52,8 @@ struct InfoJson {
     file_len: u64,
     sections: Vec<SectionJson>,
     read: ReadJson,
-    /// Whether the payload checksum was checked (`--verify`) and matched.
+    /// Whether the field-name schema and the payload were checked
+    /// (`--verify`) and passed.
     verified: bool,
     /// How the journal was read, for a journal.
     journal: Option<JournalJson>,
@@ -235,7 +236,8 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
         )
     )?;
     for (name, offset, len) in trace.sections() {
-        // Section 7 is the tail of the payload section, not a section after it.
+        // The orphan events are the tail of the payload section, not a
+        // section after it.
         let name = match name {
             "orphan events" => "└ orphan events".to_owned(),
             other => other.to_owned(),
@@ -249,7 +251,11 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
     }
     writeln!(out)?;
     if args.verify {
-        writeln!(out, "payload checksum {}", out.paint(Style::Green, "ok"))?;
+        writeln!(
+            out,
+            "field names and payload: checksums {}",
+            out.paint(Style::Green, "ok")
+        )?;
     }
     writeln!(
         out,
