@@ -245,26 +245,17 @@ pub(crate) fn skip_fields(c: &mut Cursor<'_>, text: bool) -> Result<(), Error> {
 }
 
 /// Reads a field list, decoding only the fields `wanted(idx)` picks and
-/// skipping the others as [`skip_fields`] does. With `enough`, it stops
-/// once that many wanted fields were decoded: for a list already checked
-/// (the converter's first pass checks every record before it looks for
-/// the few fields it needs), where the rest need not be read.
+/// skipping the others as [`skip_fields`] does.
 pub(crate) fn get_some_fields<'a>(
     c: &mut Cursor<'a>,
     mut wanted: impl FnMut(u8) -> bool,
-    enough: Option<usize>,
     mut f: impl FnMut(u8, RawValue<'a>) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let n = c.u8()?;
-    let mut got = 0;
     for _ in 0..n {
-        if enough == Some(got) {
-            break;
-        }
         let idx = c.u8()?;
         if wanted(idx) {
             f(idx, get_value(c)?)?;
-            got += 1;
         } else {
             skip_value(c, false)?;
         }

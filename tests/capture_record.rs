@@ -187,3 +187,45 @@ fn span_record_after_creation() {
         assert!(!trace.services().contains(&replaced));
     }
 }
+
+/// A list that names a field twice (`record_all` with a repeated field, which
+/// `tracing`'s API allows): the later value is the field's value, and the
+/// row's service follows it; an `error` that is `true` in any occurrence
+/// flags the span, as it would in two separate records.
+#[test]
+fn a_field_named_twice_in_one_record() {
+    let dir = TempDir::new("record_twice");
+    let path = dir.join("t.bht");
+    let (layer, guard) = bhtrace::layer(&path).unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let span = tracing::info_span!(target: "app", "twice", service = Empty, error = Empty);
+        let meta = span.metadata().unwrap();
+        let fields = meta.fields();
+        let (svc, err) = (
+            fields.field("service").unwrap(),
+            fields.field("error").unwrap(),
+        );
+        let values: [(&tracing::field::Field, Option<&dyn tracing::Value>); 4] = [
+            (&err, Some(&true)),
+            (&svc, Some(&"first")),
+            (&err, Some(&false)),
+            (&svc, Some(&"second")),
+        ];
+        span.record_all(&fields.value_set(&values));
+    });
+    guard.finish().unwrap();
+    let trace = TraceReader::open(&path).unwrap();
+    let (span, _) = trace.span(bhtrace::SpanId(0)).unwrap();
+    assert_eq!(&*span.info.service, "second", "the later service wins");
+    assert!(span.info.error, "an error = true anywhere flags the span");
+    assert!(
+        span.fields.contains(&field("service", "second")),
+        "{:?}",
+        span.fields
+    );
+    assert!(
+        span.fields.contains(&field("error", false)),
+        "{:?}",
+        span.fields
+    );
+}

@@ -320,7 +320,6 @@ impl Pass1 {
             get_some_fields(
                 &mut c,
                 |_| true,
-                None,
                 |idx, v| {
                     found.push((
                         idx,
@@ -337,17 +336,14 @@ impl Pass1 {
             return Ok(());
         };
         let wanted = [cs.service_idx, cs.error_idx, cs.status_idx];
-        // `tracing` visits each field of a list once: once every field of
-        // interest the callsite has was seen, the rest of the list is not
-        // read (pass 1 checked the whole list already).
-        let enough = wanted.iter().flatten().count();
-        if enough == 0 {
+        if wanted == [None; 3] {
             return Ok(());
         }
+        // Every occurrence counts: a list may name a field twice (a
+        // `record_all` with a repeated field), and the later value wins.
         get_some_fields(
             &mut c,
             |idx| wanted.contains(&Some(idx)),
-            Some(enough),
             |idx, v| {
                 self.apply_field(slot, idx, Seen::of(v));
                 Ok(())
