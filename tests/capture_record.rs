@@ -229,3 +229,31 @@ fn a_field_named_twice_in_one_record() {
         span.fields
     );
 }
+
+/// The longest process header a journal may carry is copied into the
+/// envelope's header with the section table and the counts: the envelope
+/// opens (a reader once accepted 1 MiB for both, and refused the file the
+/// converter had just written).
+#[test]
+fn a_service_name_at_the_journal_header_limit_still_opens() {
+    let dir = TempDir::new("long_service_name");
+    let path = dir.join("t.bht");
+    let exe = std::env::current_exe().unwrap().display().to_string().len();
+    // The journal's process header (pid, executable, service name, wall
+    // start, writer version) just under its 1 MiB limit.
+    let name = "s".repeat((1 << 20) - exe - 64);
+    let (layer, guard) = bhtrace::Builder::new(&path)
+        .service_name(name.clone())
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::info_span!("one").in_scope(|| {});
+    });
+    guard.finish().unwrap();
+    let trace = TraceReader::open(&path).unwrap();
+    assert_eq!(
+        trace.header().process.service_name.as_deref(),
+        Some(name.as_str())
+    );
+    assert_eq!(trace.len(), 1);
+}

@@ -711,6 +711,15 @@ fn convert_to(
         what: "header does not encode",
     })?;
     let header_len = (SECTION_TABLE_LEN + info.len()) as u64;
+    if header_len > MAX_HEADER_LEN {
+        // The process header is at most the journal's limit, so this needs
+        // a bug; better said than written into a file no reader opens.
+        return Err(Error::Corrupt {
+            section: Section::Header,
+            offset: 0,
+            what: "header longer than a reader accepts",
+        });
+    }
     let mut offset = PREAMBLE_LEN + header_len;
     let mut extents = [Extent::default(); SECTION_COUNT];
     for (i, part) in structure.parts.iter().enumerate() {

@@ -18,8 +18,10 @@ pub(crate) const TRAILER_LEN: u64 = 32;
 /// events, is the tail of the payload).
 pub(crate) const SECTION_COUNT: usize = 9;
 pub(crate) const SECTION_TABLE_LEN: usize = SECTION_COUNT * 16;
-/// The largest header a reader accepts.
-pub(crate) const MAX_HEADER_LEN: u64 = 1 << 20;
+/// The largest header a reader accepts: the largest process header a
+/// journal may carry (it is copied into this header), plus room for the
+/// section table and the counts.
+pub(crate) const MAX_HEADER_LEN: u64 = crate::journal::MAX_HEADER_LEN as u64 + 4096;
 
 /// `parent` of a root row.
 pub(crate) const NO_PARENT: u32 = u32::MAX;
