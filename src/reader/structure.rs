@@ -445,9 +445,6 @@ fn read_index(
         if callsites[row.callsite as usize].kind != KIND_SPAN_CALLSITE {
             return bad("row refers to an event callsite");
         }
-        if row.start > row.end {
-            return bad("span ends before it starts");
-        }
         if row.payload_end < prev_end || row.payload_end > orphan_start {
             return bad("payload block out of place");
         }
