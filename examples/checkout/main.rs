@@ -121,7 +121,7 @@ fn main() -> Result<(), bhtrace::Error> {
     for info in trace.infos().0 {
         if info.subtree_end.index() > info.id.index() + 1 {
             let (spans, stats) = trace.subtree(info.id)?;
-            drill_ins.push((pct(&stats), spans.len(), info));
+            drill_ins.push((pct(&stats), spans.len(), info, stats));
         }
     }
     drill_ins.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -154,8 +154,7 @@ fn main() -> Result<(), bhtrace::Error> {
         &cp_stats,
         Some(5.0),
     );
-    if let Some((_, spans, info)) = drill_ins.get(median) {
-        let (_, stats) = trace.subtree(info.id)?;
+    if let Some((_, spans, info, stats)) = drill_ins.get(median) {
         row(
             format!(
                 "subtree({}) — {spans} spans, the median of the {} subtrees with children ({:.1}% to {:.1}%)",
@@ -164,7 +163,7 @@ fn main() -> Result<(), bhtrace::Error> {
                 drill_ins[0].0,
                 drill_ins[drill_ins.len() - 1].0
             ),
-            &stats,
+            stats,
             Some(6.0),
         );
     }

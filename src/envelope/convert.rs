@@ -253,6 +253,15 @@ impl<'a> Seen<'a> {
 }
 
 impl Pending {
+    /// `v`, kept past the record it was read from.
+    fn owned(v: Seen<'_>) -> Self {
+        match v {
+            Seen::Str(s) => Pending::Str(s.to_owned()),
+            Seen::Bool(b) => Pending::Bool(b),
+            Seen::Other => Pending::Other,
+        }
+    }
+
     fn seen(&self) -> Seen<'_> {
         match self {
             Pending::Str(s) => Seen::Str(s),
@@ -321,14 +330,7 @@ impl Pass1 {
                 &mut c,
                 |_| true,
                 |idx, v| {
-                    found.push((
-                        idx,
-                        match v {
-                            RawValue::Str(s) => Pending::Str(s.to_owned()),
-                            RawValue::Bool(b) => Pending::Bool(b),
-                            _ => Pending::Other,
-                        },
-                    ));
+                    found.push((idx, Pending::owned(Seen::of(v))));
                     Ok(())
                 },
             )?;
