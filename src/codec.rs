@@ -204,6 +204,18 @@ impl<'a> Cursor<'a> {
         self.take(len as usize)
     }
 
+    /// Skips a length-prefixed string, checking that it is UTF-8: what
+    /// [`Cursor::str`] checks, for a caller that does not keep the text.
+    /// ASCII (most field text) is checked a word at a time.
+    pub(crate) fn skip_str(&mut self) -> Result<(), Error> {
+        let b = self.bytes()?;
+        if b.is_ascii() || std::str::from_utf8(b).is_ok() {
+            Ok(())
+        } else {
+            Err(self.corrupt("string is not UTF-8"))
+        }
+    }
+
     pub(crate) fn str(&mut self) -> Result<&'a str, Error> {
         let b = self.bytes()?;
         std::str::from_utf8(b).map_err(|_| self.corrupt("string is not UTF-8"))

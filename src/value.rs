@@ -219,9 +219,7 @@ fn skip_value(c: &mut Cursor<'_>, text: bool) -> Result<(), Error> {
         T_F64 => {
             c.take(8)?;
         }
-        T_STR if text => {
-            c.str()?;
-        }
+        T_STR if text => c.skip_str()?,
         T_STR | T_BYTES => {
             c.bytes()?;
         }
