@@ -1200,6 +1200,11 @@ impl Window {
     /// Writes `tag` then `body` at payload offset `dest`, keeping only what
     /// falls inside this window.
     fn put(&mut self, dest: u64, tag: u8, body: &[u8]) {
+        if let Some(to) = self.inside(dest, 1 + body.len() as u64) {
+            to[0] = tag;
+            to[1..].copy_from_slice(body);
+            return;
+        }
         self.put_bytes(dest, &[tag]);
         self.put_bytes(dest + 1, body);
     }
@@ -1207,11 +1212,30 @@ impl Window {
     /// Writes `item` at payload offset `dest`, as [`Window::put`] does.
     fn put_item(&mut self, dest: u64, item: &Item<'_>) {
         let time = &item.time.0[..item.time.1];
+        let parts = [&[item.tag][..], item.head, time, item.tail];
+        // The whole item inside the window (always, with one window): its
+        // parts go one after another with one bounds check.
+        if let Some(mut to) = self.inside(dest, item.len()) {
+            for part in parts {
+                let (here, rest) = to.split_at_mut(part.len());
+                here.copy_from_slice(part);
+                to = rest;
+            }
+            return;
+        }
         let mut at = dest;
-        for part in [&[item.tag][..], item.head, time, item.tail] {
+        for part in parts {
             self.put_bytes(at, part);
             at += part.len() as u64;
         }
+    }
+
+    /// The `len` bytes at payload offset `dest`, if all of them lie in
+    /// this window.
+    fn inside(&mut self, dest: u64, len: u64) -> Option<&mut [u8]> {
+        let at = usize::try_from(dest.checked_sub(self.start)?).ok()?;
+        let end = at.checked_add(usize::try_from(len).ok()?)?;
+        self.buf.get_mut(at..end)
     }
 
     fn put_bytes(&mut self, dest: u64, bytes: &[u8]) {
