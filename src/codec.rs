@@ -88,6 +88,16 @@ impl<'a> Cursor<'a> {
         self.pos >= self.data.len()
     }
 
+    /// The bytes not yet consumed.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        &self.data[self.pos.min(self.data.len())..]
+    }
+
+    /// Consumes `n` bytes that [`Cursor::rest`] showed to be there.
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.data.len());
+    }
+
     /// Position relative to the start of the slice.
     pub(crate) fn pos(&self) -> usize {
         self.pos

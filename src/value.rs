@@ -234,12 +234,71 @@ fn skip_value(c: &mut Cursor<'_>, text: bool) -> Result<(), Error> {
 /// `text`, for bytes already checked once (the converter's second pass) or
 /// decoded later anyway (a payload's recorded fields).
 pub(crate) fn skip_fields(c: &mut Cursor<'_>, text: bool) -> Result<(), Error> {
+    if let Some(len) = fields_len(c.rest(), text) {
+        c.advance(len);
+        return Ok(());
+    }
+    // Not a list the quick reader accepts: read it value by value, which
+    // either accepts it too or says what is wrong and where.
     let n = c.u8()?;
     for _ in 0..n {
         c.u8()?;
         skip_value(c, text)?;
     }
     Ok(())
+}
+
+/// The byte length of the field list that opens `b`, read on a plain
+/// slice: the converter skips millions of lists, twice, and the checked
+/// reader's `Result` at every value costs more than the skipping itself.
+///
+/// `Some(len)` exactly for a list [`skip_fields`]' checked path accepts,
+/// with the same length (property tests hold the two to that); `None` for
+/// anything else, which that path then reads for its error.
+#[inline]
+fn fields_len(b: &[u8], text: bool) -> Option<usize> {
+    let n = *b.first()?;
+    let mut at = 1usize;
+    for _ in 0..n {
+        // The field's index byte, then its type tag.
+        let tag = *b.get(at + 1)?;
+        at += 2;
+        match tag {
+            T_FALSE | T_TRUE => {}
+            T_I64 | T_U64 => at += short_varint(b.get(at..)?)?.1,
+            T_I128 | T_U128 => at += 16,
+            T_F64 => at += 8,
+            T_STR | T_BYTES => {
+                let (len, l) = short_varint(b.get(at..)?)?;
+                at += l;
+                let end = at.checked_add(usize::try_from(len).ok()?)?;
+                let s = b.get(at..end)?;
+                if text && tag == T_STR && !s.is_ascii() && std::str::from_utf8(s).is_err() {
+                    return None;
+                }
+                at = end;
+            }
+            _ => return None,
+        }
+    }
+    (at <= b.len()).then_some(at)
+}
+
+/// A varint and its length, by [`Cursor::uvarint`]'s rules (at most ten
+/// bytes, the tenth at most 1); `None` for one it refuses or cut short.
+#[inline]
+fn short_varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &x) in b.iter().take(10).enumerate() {
+        if i == 9 && x > 1 {
+            return None;
+        }
+        v |= u64::from(x & 0x7f) << (7 * i);
+        if x < 0x80 {
+            return Some((v, i + 1));
+        }
+    }
+    None
 }
 
 /// Reads a field list, decoding only the fields `wanted(idx)` picks and
@@ -316,6 +375,75 @@ mod tests {
             ".*".prop_map(Value::Str),
             proptest::collection::vec(any::<u8>(), 0..64).prop_map(Value::Bytes),
         ]
+    }
+
+    /// What the checked path makes of `b`: the length it consumes, or
+    /// `None` for an error.
+    fn checked_len(b: &[u8], text: bool) -> Option<usize> {
+        let mut c = Cursor::new(b, 0, Section::Journal);
+        let n = c.u8().ok()?;
+        for _ in 0..n {
+            c.u8().ok()?;
+            skip_value(&mut c, text).ok()?;
+        }
+        Some(c.pos())
+    }
+
+    fn field_list(vals: &[Value]) -> Vec<u8> {
+        let mut buf = vec![vals.len() as u8];
+        for (i, v) in vals.iter().enumerate() {
+            buf.push(i as u8);
+            put_value(&mut buf, v);
+        }
+        buf
+    }
+
+    proptest! {
+        /// Well-formed lists: the quick reader takes them whole.
+        #[test]
+        fn quick_reader_takes_lists_whole(
+            vals in proptest::collection::vec(any_value(), 0..20),
+            tail in proptest::collection::vec(any::<u8>(), 0..8),
+            text: bool,
+        ) {
+            let mut buf = field_list(&vals);
+            let len = buf.len();
+            buf.extend_from_slice(&tail);
+            prop_assert_eq!(fields_len(&buf, text), Some(len));
+            prop_assert_eq!(checked_len(&buf, text), Some(len));
+        }
+
+        /// Any bytes (and lists with bytes flipped or cut): the quick
+        /// reader accepts exactly what the checked reader accepts, with the
+        /// same length, so a journal reads the same either way.
+        #[test]
+        fn quick_reader_accepts_what_the_checked_reader_does(
+            vals in proptest::collection::vec(any_value(), 0..6),
+            noise in proptest::collection::vec(any::<u8>(), 0..40),
+            flip in any::<(usize, u8)>(),
+            cut in any::<usize>(),
+            text: bool,
+        ) {
+            for mut buf in [noise.clone(), field_list(&vals)] {
+                if !buf.is_empty() {
+                    let i = flip.0 % buf.len();
+                    buf[i] ^= flip.1;
+                    buf.truncate(cut % (buf.len() + 1));
+                }
+                prop_assert_eq!(fields_len(&buf, text), checked_len(&buf, text));
+            }
+        }
+    }
+
+    #[test]
+    fn quick_reader_checks_text_only_when_asked() {
+        let mut buf = vec![1, 0, T_STR, 2, 0xc3, 0x28];
+        assert_eq!(fields_len(&buf, false), Some(buf.len()));
+        assert_eq!(fields_len(&buf, true), None);
+        assert_eq!(checked_len(&buf, true), None);
+        buf[4] = 0xc3;
+        buf[5] = 0xa9; // "é"
+        assert_eq!(fields_len(&buf, true), Some(buf.len()));
     }
 
     proptest! {
