@@ -57,6 +57,39 @@ pub(crate) fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
     buf.extend_from_slice(bytes);
 }
 
+/// The varint that opens `b` and its length, by [`Cursor::uvarint`]'s
+/// rules (at most ten bytes, the tenth at most 1), on a plain slice for the
+/// quick readers; `None` for one that rule refuses or that is cut short.
+#[inline(always)]
+pub(crate) fn uvarint_prefix(b: &[u8]) -> Option<(u64, usize)> {
+    match b.first() {
+        Some(&x) if x < 0x80 => Some((u64::from(x), 1)),
+        _ => uvarint_prefix_long(b),
+    }
+}
+
+fn uvarint_prefix_long(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    // Ten bytes at hand (the longest varint): a loop over an array, which
+    // the compiler unrolls with constant shifts and no bounds checks.
+    if let Some(ten) = b.first_chunk::<10>() {
+        for (i, &x) in ten.iter().enumerate() {
+            v |= u64::from(x & 0x7f) << (7 * i);
+            if x < 0x80 {
+                return (i < 9 || x <= 1).then_some((v, i + 1));
+            }
+        }
+        return None;
+    }
+    for (i, &x) in b.iter().enumerate() {
+        v |= u64::from(x & 0x7f) << (7 * i);
+        if x < 0x80 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
 /// A read position inside one section of a file, with every read checked.
 ///
 /// `base` is the absolute file offset of `data[0]`, so errors name the
@@ -279,6 +312,14 @@ mod tests {
             let mut c = Cursor::new(&buf, 0, Section::Journal);
             prop_assert_eq!(c.uvarint().unwrap(), v);
             prop_assert_eq!(c.pos(), last + 1 + pad);
+        }
+
+        /// The quick prefix reader and the cursor agree on every input.
+        #[test]
+        fn uvarint_prefix_agrees_with_the_cursor(b in proptest::collection::vec(any::<u8>(), 0..12)) {
+            let mut c = Cursor::new(&b, 0, Section::Journal);
+            let checked = c.uvarint().ok().map(|v| (v, c.pos()));
+            prop_assert_eq!(uvarint_prefix(&b), checked);
         }
 
         #[test]

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use crate::codec::{Cursor, unzigzag};
+use crate::codec::{Cursor, unzigzag, uvarint_prefix};
 use crate::error::Error;
 
 pub(crate) const T_FALSE: u8 = 0;
@@ -256,7 +256,7 @@ pub(crate) fn skip_fields(c: &mut Cursor<'_>, text: bool) -> Result<(), Error> {
 /// with the same length (property tests hold the two to that); `None` for
 /// anything else, which that path then reads for its error.
 #[inline]
-fn fields_len(b: &[u8], text: bool) -> Option<usize> {
+pub(crate) fn fields_len(b: &[u8], text: bool) -> Option<usize> {
     let n = *b.first()?;
     let mut at = 1usize;
     for _ in 0..n {
@@ -265,11 +265,11 @@ fn fields_len(b: &[u8], text: bool) -> Option<usize> {
         at += 2;
         match tag {
             T_FALSE | T_TRUE => {}
-            T_I64 | T_U64 => at += short_varint(b.get(at..)?)?.1,
+            T_I64 | T_U64 => at += uvarint_prefix(b.get(at..)?)?.1,
             T_I128 | T_U128 => at += 16,
             T_F64 => at += 8,
             T_STR | T_BYTES => {
-                let (len, l) = short_varint(b.get(at..)?)?;
+                let (len, l) = uvarint_prefix(b.get(at..)?)?;
                 at += l;
                 let end = at.checked_add(usize::try_from(len).ok()?)?;
                 let s = b.get(at..end)?;
@@ -282,23 +282,6 @@ fn fields_len(b: &[u8], text: bool) -> Option<usize> {
         }
     }
     (at <= b.len()).then_some(at)
-}
-
-/// A varint and its length, by [`Cursor::uvarint`]'s rules (at most ten
-/// bytes, the tenth at most 1); `None` for one it refuses or cut short.
-#[inline]
-fn short_varint(b: &[u8]) -> Option<(u64, usize)> {
-    let mut v = 0u64;
-    for (i, &x) in b.iter().take(10).enumerate() {
-        if i == 9 && x > 1 {
-            return None;
-        }
-        v |= u64::from(x & 0x7f) << (7 * i);
-        if x < 0x80 {
-            return Some((v, i + 1));
-        }
-    }
-    None
 }
 
 /// Reads a field list, decoding only the fields `wanted(idx)` picks and

@@ -7,9 +7,9 @@
 //! the trace origin; threads and callsites are small numbers defined by
 //! `THREAD` and `CALLSITE` records earlier in the journal.
 
-use crate::codec::{Cursor, put_bytes, put_uvarint};
+use crate::codec::{Cursor, put_bytes, put_uvarint, uvarint_prefix};
 use crate::error::Error;
-use crate::value::skip_fields;
+use crate::value::{fields_len, skip_fields};
 
 pub(crate) const R_CALLSITE: u8 = 0x01;
 pub(crate) const R_THREAD: u8 = 0x02;
@@ -230,6 +230,118 @@ pub(crate) fn next_record<'a>(c: &mut Cursor<'a>) -> Result<RecordRef<'a>, Error
 /// [`next_record`], checking field strings for UTF-8 only with `text`: the
 /// converter's second pass reads the records its first pass checked.
 pub(crate) fn next_record_as<'a>(c: &mut Cursor<'a>, text: bool) -> Result<RecordRef<'a>, Error> {
+    if let Some((rec, len)) = quick_record(c.rest(), text) {
+        c.advance(len);
+        return Ok(rec);
+    }
+    checked_record(c, text)
+}
+
+/// The records a journal is made of (spans, enters, exits, closes,
+/// events) decoded on a plain slice, without an error at every varint:
+/// the converter decodes each record twice. `Some((record, len))` exactly
+/// when [`checked_record`] decodes the same record from the same bytes
+/// (property tests hold the two to that); `None` for anything else,
+/// including the rare kinds (callsites, threads, drop counts, the end),
+/// which the checked reader then reads.
+#[inline]
+fn quick_record(b: &[u8], text: bool) -> Option<(RecordRef<'_>, usize)> {
+    let mut q = Quick { b, at: 1 };
+    let rec = match *b.first()? {
+        R_NEW_SPAN => RecordRef::NewSpan {
+            span: q.varint()?,
+            parent: q.varint()?,
+            callsite: q.varint32()?,
+            t: q.varint()?,
+            thread: q.varint32()?,
+            fields: q.fields(text)?,
+        },
+        R_RECORD => RecordRef::Record {
+            span: q.varint()?,
+            fields: q.fields(text)?,
+        },
+        R_FOLLOWS => RecordRef::Follows {
+            span: q.varint()?,
+            follows: q.varint()?,
+        },
+        tag @ (R_ENTER | R_EXIT) => {
+            let span = q.varint()?;
+            let from = q.at;
+            let t = q.varint()?;
+            let thread = q.varint32()?;
+            let body = &b[from..q.at];
+            if tag == R_ENTER {
+                RecordRef::Enter {
+                    span,
+                    t,
+                    thread,
+                    body,
+                }
+            } else {
+                RecordRef::Exit {
+                    span,
+                    t,
+                    thread,
+                    body,
+                }
+            }
+        }
+        R_CLOSE => RecordRef::Close {
+            span: q.varint()?,
+            t: q.varint()?,
+        },
+        R_EVENT => {
+            let parent = q.varint()?;
+            let from = q.at;
+            let callsite = q.varint32()?;
+            let t = q.varint()?;
+            let thread = q.varint32()?;
+            let fields = q.fields(text)?;
+            RecordRef::Event {
+                parent,
+                callsite,
+                t,
+                thread,
+                body: &b[from..q.at],
+                fields,
+            }
+        }
+        _ => return None,
+    };
+    Some((rec, q.at))
+}
+
+/// A read position in [`quick_record`].
+struct Quick<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Quick<'a> {
+    #[inline(always)]
+    fn varint(&mut self) -> Option<u64> {
+        let (v, len) = uvarint_prefix(self.b.get(self.at..)?)?;
+        self.at += len;
+        Some(v)
+    }
+
+    #[inline]
+    fn varint32(&mut self) -> Option<u32> {
+        u32::try_from(self.varint()?).ok()
+    }
+
+    #[inline]
+    fn fields(&mut self, text: bool) -> Option<&'a [u8]> {
+        let from = self.at;
+        let len = fields_len(self.b.get(from..)?, text)?;
+        self.at += len;
+        self.b.get(from..self.at)
+    }
+}
+
+/// [`next_record_as`] with every read checked: the rare record kinds, and
+/// the error (what and where) for a record the quick reader refused.
+fn checked_record<'a>(c: &mut Cursor<'a>, text: bool) -> Result<RecordRef<'a>, Error> {
     let tag = c.u8()?;
     Ok(match tag {
         R_CALLSITE => {
@@ -344,4 +456,107 @@ pub(crate) fn next_record_as<'a>(c: &mut Cursor<'a>, text: bool) -> Result<Recor
         R_END => RecordRef::End { t: c.uvarint()? },
         _ => return Err(c.corrupt("unknown record tag")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Section;
+    use proptest::prelude::*;
+
+    /// One record of each hot kind, with these numbers, and a field list.
+    fn records(n: [u64; 4], fields: &[u8]) -> Vec<Vec<u8>> {
+        let [a, b, c, t] = n;
+        let (c32, d32) = (c as u32, (b >> 7) as u32);
+        let mut out = Vec::new();
+        let mut r = Vec::new();
+        put_new_span(&mut r, a, b, c32, t, d32);
+        r.extend_from_slice(fields);
+        out.push(std::mem::take(&mut r));
+        put_record(&mut r, a);
+        r.extend_from_slice(fields);
+        out.push(std::mem::take(&mut r));
+        put_follows(&mut r, a, b);
+        out.push(std::mem::take(&mut r));
+        put_enter_exit(&mut r, true, a, t, c32);
+        out.push(std::mem::take(&mut r));
+        put_enter_exit(&mut r, false, a, t, c32);
+        out.push(std::mem::take(&mut r));
+        put_close(&mut r, a, t);
+        out.push(std::mem::take(&mut r));
+        put_event(&mut r, a, c32, t, d32);
+        r.extend_from_slice(fields);
+        out.push(std::mem::take(&mut r));
+        put_end(&mut r, t);
+        out.push(std::mem::take(&mut r));
+        put_dropped(&mut r, b);
+        out.push(r);
+        out
+    }
+
+    fn checked(b: &[u8], text: bool) -> Option<(RecordRef<'_>, usize)> {
+        let mut c = Cursor::new(b, 0, Section::Journal);
+        let rec = checked_record(&mut c, text).ok()?;
+        Some((rec, c.pos()))
+    }
+
+    const HOT: [u8; 7] = [
+        R_NEW_SPAN, R_RECORD, R_FOLLOWS, R_ENTER, R_EXIT, R_CLOSE, R_EVENT,
+    ];
+
+    proptest! {
+        /// Well-formed records: the quick reader decodes the hot kinds as
+        /// the checked reader does and leaves the rest to it.
+        #[test]
+        fn quick_reader_decodes_records_as_the_checked_reader(
+            n: [u64; 4],
+            fields in proptest::collection::vec(any::<u8>(), 0..24),
+            text: bool,
+        ) {
+            // A field list of one string, valid or not as UTF-8.
+            let mut list = vec![1, 0, crate::value::T_STR];
+            put_bytes(&mut list, &fields);
+            for rec in records(n, &list) {
+                let quick = quick_record(&rec, text);
+                let full = checked(&rec, text);
+                if HOT.contains(&rec[0]) {
+                    prop_assert_eq!(&quick, &full);
+                    // Only a field list's text can make these unreadable.
+                    let has_fields = matches!(rec[0], R_NEW_SPAN | R_RECORD | R_EVENT);
+                    let readable = !(text && has_fields) || std::str::from_utf8(&fields).is_ok();
+                    prop_assert_eq!(full.is_some(), readable);
+                } else {
+                    prop_assert!(quick.is_none());
+                    prop_assert!(full.is_some());
+                }
+            }
+        }
+
+        /// Flipped, cut and random bytes: whatever the quick reader decodes,
+        /// the checked reader decodes the same, and for the hot kinds it
+        /// refuses exactly what the checked reader refuses.
+        #[test]
+        fn quick_reader_refuses_what_the_checked_reader_refuses(
+            n: [u64; 4],
+            noise in proptest::collection::vec(any::<u8>(), 1..40),
+            flip in any::<(usize, u8)>(),
+            cut in any::<usize>(),
+            text: bool,
+        ) {
+            let mut inputs = records(n, &[2, 0, crate::value::T_U64, 0x85, 1, 0, crate::value::T_TRUE]);
+            inputs.push(noise);
+            for mut rec in inputs {
+                let i = flip.0 % rec.len();
+                rec[i] ^= flip.1;
+                rec.truncate(cut % (rec.len() + 1));
+                let quick = quick_record(&rec, text);
+                let full = checked(&rec, text);
+                if rec.first().is_some_and(|t| HOT.contains(t)) {
+                    prop_assert_eq!(&quick, &full);
+                } else {
+                    prop_assert!(quick.is_none());
+                }
+            }
+        }
+    }
 }
