@@ -461,8 +461,12 @@ impl Pass1 {
                 acc.records = acc.records.saturating_add(1);
                 self.see(t);
                 self.scan_fields(slot, fields, offset)?;
-                for (idx, v) in self.pending.remove(&slot).unwrap_or_default() {
-                    self.apply_field(slot, idx, v.seen());
+                // Fields recorded before the span's creation: rare, and an
+                // empty map spares the hash.
+                if !self.pending.is_empty() {
+                    for (idx, v) in self.pending.remove(&slot).unwrap_or_default() {
+                        self.apply_field(slot, idx, v.seen());
+                    }
                 }
             }
             RecordRef::Record { span, fields } => {
