@@ -164,6 +164,8 @@ struct Cs {
     service_idx: Option<u8>,
     error_idx: Option<u8>,
     status_idx: Option<u8>,
+    /// The string id of the service its last span named.
+    last_service: u32,
 }
 
 #[derive(Debug, Default)]
@@ -365,7 +367,15 @@ impl Pass1 {
         };
         if Some(idx) == service_idx {
             if let Seen::Str(s) = v {
-                let id = self.strings.get(s);
+                // A callsite's spans nearly always name the same service:
+                // a string compare spares the hash.
+                let cs = self.spans[slot as usize].callsite as usize - 1;
+                let last = self.callsites[cs].last_service;
+                let id = match self.strings.list.get(last as usize) {
+                    Some(known) if known == s => last,
+                    _ => self.strings.get(s),
+                };
+                self.callsites[cs].last_service = id;
                 self.spans[slot as usize].service = id;
             }
         }
@@ -421,6 +431,7 @@ impl Pass1 {
                     service_idx: pos("service"),
                     error_idx: pos("error"),
                     status_idx: pos("otel.status_code"),
+                    last_service: NONE,
                 };
                 self.callsites.push(cs);
             }
