@@ -35,8 +35,9 @@ pub enum Section {
     Roots,
     /// The services table: the name of each service the index refers to.
     Services,
-    /// The field-name schema: each callsite's field names. Read by the
-    /// first query that decodes fields, not by `open`.
+    /// The field-name schema: each callsite's field names, a block per
+    /// callsite. Read per callsite by the queries that decode fields, not
+    /// by `open`.
     Fields,
     /// The payload blocks.
     Payload,

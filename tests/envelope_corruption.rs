@@ -2,8 +2,8 @@
 //! and where, never a panic: a truncated file, a wrong magic, a newer
 //! version, a corrupted header, index or services table (with the checksum
 //! left as is, and fixed up so that validation reaches the section's own
-//! checks), a section offset pointing past the end, a trailer that
-//! disagrees with the file.
+//! checks), a parent column that is not in preorder, a section offset
+//! pointing past the end, a trailer that disagrees with the file.
 
 mod core_support;
 mod reliability_support;
@@ -16,7 +16,7 @@ use tracing_subscriber::prelude::*;
 // The documented layout (docs/format.md): a 16-byte preamble (magic,
 // version u32, header length u32), the header (a section table of 9 ×
 // (offset u64, len u64), then the header fields), the structure, the
-// field-name schema, the payload, and a 32-byte trailer (header crc,
+// field names, the payload, and a 32-byte trailer (header crc,
 // structure crc, payload crc, fields crc, file length u64, end magic).
 const PREAMBLE: usize = 16;
 const TRAILER: usize = 32;
@@ -26,7 +26,7 @@ const FIELDS: usize = 6;
 const PAYLOAD: usize = 7;
 /// The index starts with one width byte per column, in bits; rows follow,
 /// packed least significant bit first.
-const COLUMNS: usize = 10;
+const COLUMNS: usize = 9;
 
 fn u32_at(b: &[u8], i: usize) -> u32 {
     u32::from_le_bytes(b[i..i + 4].try_into().unwrap())
@@ -218,7 +218,8 @@ fn damaged_envelopes_give_typed_errors_naming_the_section() {
         other => panic!("{other:?}"),
     }
     // ... and with the checksum fixed up, the index's own check names the
-    // row (the byte it starts in): its parent is not the span around it.
+    // row (the byte it starts in). Row 1, a root now, ends row 0's
+    // subtree, so row 2's parent (row 0) is no longer a span around it.
     fix_structure_crc(&mut bad);
     match open(&bad) {
         Err(Error::Corrupt {
@@ -226,17 +227,15 @@ fn damaged_envelopes_give_typed_errors_naming_the_section() {
             offset,
             what,
         }) => {
-            assert_eq!(offset, (rows_at + row_bits / 8) as u64, "row 1");
+            assert_eq!(offset, (rows_at + 2 * row_bits / 8) as u64, "row 2");
             assert!(what.contains("parent"), "{what}");
         }
         other => panic!("{other:?}"),
     }
-    // A subtree end past the last row, checksum fixed.
+    // Row 0 its own parent, checksum fixed.
     let mut bad = good.clone();
-    // Row 0's second column is its subtree's size (4, in 3 bits): 7.
     let mut ix = index(&bad);
-    assert_eq!((widths[1], get_cell(&ix, 0, 1)), (3, 4));
-    set_cell(&mut ix, 0, 1, 7);
+    set_cell(&mut ix, 0, 0, 1);
     bad[index_at..index_at + index_len].copy_from_slice(&ix);
     fix_structure_crc(&mut bad);
     assert!(matches!(
@@ -244,8 +243,8 @@ fn damaged_envelopes_give_typed_errors_naming_the_section() {
         Err(Error::Corrupt { section: Section::Index, offset, .. }) if offset == rows_at as u64
     ));
     // Column widths out of range: none, or wider than the column can be
-    // (32 bits for ids and flags, 64 for times and offsets).
-    for (col, width) in [(0, 0), (2, 33), (5, 255), (9, 65)] {
+    // (32 bits for ids and flags, 64 for times and block lengths).
+    for (col, width) in [(0, 0), (2, 33), (4, 255), (8, 65)] {
         let mut bad = good.clone();
         bad[index_at + col] = width;
         fix_structure_crc(&mut bad);
@@ -353,9 +352,9 @@ fn a_damaged_index_or_services_table_is_named_with_the_row() {
     let widths: [u8; COLUMNS] = index[..COLUMNS].try_into().unwrap();
     let row_bits: usize = widths.iter().map(|&w| usize::from(w)).sum();
     // Two services: "api" (row 0) and "db::pool" (rows 1–3), numbered in
-    // the order the rows first name them.
-    assert_eq!(widths[3], 1);
-    let services: Vec<u64> = (0..4).map(|r| get_cell(index, r, 3)).collect();
+    // the order the rows first name them (column 2).
+    assert_eq!(widths[2], 1);
+    let services: Vec<u64> = (0..4).map(|r| get_cell(index, r, 2)).collect();
     assert_eq!(services, [0, 1, 1, 1]);
     let with_index = |ix: Vec<u8>| {
         let mut p = pieces.clone();
@@ -386,7 +385,7 @@ fn a_damaged_index_or_services_table_is_named_with_the_row() {
     // A service number past the services table: row 2 names service 9.
     let bad = repack_index(index, wider, |r, v| {
         if r == 2 {
-            v[3] = 9;
+            v[2] = 9;
         }
     });
     let (offset, what) = index_error(with_index(bad));
@@ -395,7 +394,7 @@ fn a_damaged_index_or_services_table_is_named_with_the_row() {
 
     // A width byte changed to another valid width: the rows no longer
     // decode as they were written.
-    for col in [0, 3, 6, 9] {
+    for col in [0, 2, 5, 8] {
         let mut ix = index.clone();
         ix[col] += 1;
         index_error(with_index(ix));
@@ -403,7 +402,7 @@ fn a_damaged_index_or_services_table_is_named_with_the_row() {
 
     // Rows that end mid-byte leave padding bits, which must be zero.
     let mut odd = widths;
-    odd[9] += 1 - (row_bits % 2) as u8; // an odd row length
+    odd[8] += 1 - (row_bits % 2) as u8; // an odd row length
     let bad = repack_index(index, odd, |_, _| {});
     open(&with_index(bad.clone())).expect("zero padding");
     let odd_bits: usize = odd.iter().map(|&w| usize::from(w)).sum();
@@ -439,7 +438,7 @@ fn a_damaged_index_or_services_table_is_named_with_the_row() {
     // A service no row names: rejected, as the converter never writes one.
     let mut p = pieces.clone();
     for r in 0..4 {
-        set_cell(&mut p.sections[INDEX], r, 3, 0);
+        set_cell(&mut p.sections[INDEX], r, 2, 0);
     }
     let services_at = entry(&good, SERVICES).0 as u64;
     match open(&p.build()) {
@@ -465,6 +464,69 @@ fn a_damaged_index_or_services_table_is_named_with_the_row() {
                 ..
             }) => assert!(what.contains(want), "{what}"),
             other => panic!("{want}: {other:?}"),
+        }
+    }
+}
+
+/// Rows store their parent, not their subtree: the reader derives each
+/// subtree's end from the parents, which must describe a preorder. A
+/// crafted parent column that does not is refused at open, naming the row.
+#[test]
+fn a_parent_column_not_in_preorder_is_refused_with_the_row() {
+    let dir = TempDir::new("corruption_preorder");
+    let good = small_envelope(&dir);
+    let pieces = Pieces::parse(&good);
+    let index = &pieces.sections[INDEX];
+    let index_at = entry(&good, INDEX).0 as u64;
+    // Wide enough for any parent of these four rows (stored as row + 1).
+    let mut widths: [u8; COLUMNS] = index[..COLUMNS].try_into().unwrap();
+    widths[0] = 4;
+    let row_bits: usize = widths.iter().map(|&w| usize::from(w)).sum();
+    // Row 0 "root", rows 1–3 its children "query".
+    let parents: Vec<u64> = (0..4).map(|r| get_cell(index, r, 0)).collect();
+    assert_eq!(parents, [0, 1, 1, 1]);
+    let with_parent = |row: usize, parent: u64| {
+        let mut p = pieces.clone();
+        p.sections[INDEX] = repack_index(index, widths, |r, v| {
+            if r == row {
+                v[0] = parent;
+            }
+        });
+        p.build()
+    };
+    let before = open(&good).unwrap();
+    let ends: Vec<u32> = before.infos().0.iter().map(|i| i.subtree_end.0).collect();
+    assert_eq!(ends, [4, 2, 3, 4], "subtree ends derived from the parents");
+
+    // Any parent on the path of open ancestors is preorder: row 3 under
+    // row 2 (stored 3) makes row 2's subtree [2, 4).
+    let moved = open(&with_parent(3, 3)).unwrap();
+    let ends: Vec<u32> = moved.infos().0.iter().map(|i| i.subtree_end.0).collect();
+    assert_eq!(ends, [4, 2, 4, 4]);
+    assert_eq!(moved.children(bhtrace::SpanId(0)).unwrap().len(), 2);
+    moved.verify().unwrap();
+
+    for (row, parent, why) in [
+        (3, 2, "row 1, a sibling whose subtree ended at row 2"),
+        (1, 3, "row 2, which comes after it"),
+        (2, 3, "itself"),
+        (1, 10, "row 9, past the last row"),
+        (0, 1, "row 0 itself, the first row"),
+    ] {
+        match open(&with_parent(row, parent)) {
+            Err(Error::Corrupt {
+                section: Section::Index,
+                offset,
+                what,
+            }) => {
+                assert_eq!(
+                    offset - index_at,
+                    (COLUMNS + row * row_bits / 8) as u64,
+                    "row {row} under {why}"
+                );
+                assert!(what.contains("parent"), "{what}");
+            }
+            other => panic!("row {row} under {why}: {other:?}"),
         }
     }
 }

@@ -1,13 +1,17 @@
 //! Every query says what it read, and reads what it should: `summary()`
 //! (and the other index-only queries) read the header and the structure
-//! and no byte of the field-name schema or the payload; `subtree` adds one
-//! read of the schema and one of its block range; `service` the schema and
-//! one read per run of adjacent blocks; `full()` reads the whole file.
+//! and no byte of the field names or the payload; `subtree` adds one read
+//! of its block range and the field names of the callsites it decodes, a
+//! read per run of adjacent callsites; `service` one read per run of
+//! adjacent blocks, and its callsites' names; `full()` reads the whole
+//! file.
 
 mod core_support;
+mod reliability_support;
 
 use bhtrace::{ReadStats, SpanId, TraceReader};
 use core_support::TempDir;
+use reliability_support::hostile::Pieces;
 use tracing_subscriber::prelude::*;
 
 fn section(trace: &TraceReader, name: &str) -> (u64, u64) {
@@ -44,6 +48,12 @@ fn queries_read_what_they_need() {
 
     let trace = TraceReader::open(&path).unwrap();
     let file_len = std::fs::metadata(&path).unwrap().len();
+    // Callsites in order of first use: 0 request, 1 query, 2 its "fetched"
+    // event, 3 get, 4 its "looked up" event. Bytes of their field names:
+    let blocks = Pieces::parse(&std::fs::read(&path).unwrap()).name_blocks();
+    assert_eq!(blocks.len(), 5);
+    let names =
+        |callsites: &[usize]| -> u64 { callsites.iter().map(|&c| blocks[c].len() as u64).sum() };
     let open = trace.open_stats();
     assert_eq!(open.file_len, file_len);
     let (payload_at, payload_len) = section(&trace, "payload");
@@ -53,7 +63,7 @@ fn queries_read_what_they_need() {
     assert_eq!(
         services_at + services_len,
         fields_at,
-        "the structure ends where the field-name schema starts"
+        "the structure ends where the field names start"
     );
     assert_eq!(fields_at + fields_len, payload_at);
     assert!(index_at + index_len <= fields_at);
@@ -62,11 +72,11 @@ fn queries_read_what_they_need() {
         "a payload-heavy trace: {payload_len} of {file_len}"
     );
     // What open reads: preamble, header and structure (everything before
-    // the field-name schema), and the 32-byte trailer.
+    // the field names), and the 32-byte trailer.
     let structure_and_trailer = fields_at + 32;
     assert_eq!(open.bytes_read, structure_and_trailer, "{open:?}");
 
-    // Index-only queries: not one byte of the schema or the payload.
+    // Index-only queries: not one byte of the field names or the payload.
     let (summary, s) = trace.summary().unwrap();
     assert_eq!(s, open, "summary reads nothing beyond open");
     assert!(s.bytes_read <= structure_and_trailer);
@@ -86,25 +96,29 @@ fn queries_read_what_they_need() {
         assert_eq!(stats, open);
     }
 
-    // subtree: open + the schema + exactly the subtree's block range, in
-    // one read.
+    // subtree: open + exactly the subtree's block range, in one read, and
+    // the names of every callsite it holds: all five, adjacent, one read.
     let root = trace.roots().0[3].clone();
     let (sub, s) = trace.subtree(root.id).unwrap();
     assert_eq!(sub.len(), root.subtree_end.index() - root.id.index());
     assert_eq!(
         s.reads,
         open.reads + 2,
-        "the schema, then one read for the whole subtree"
+        "one read for the whole subtree, then one for the field names"
     );
+    assert_eq!(names(&[0, 1, 2, 3, 4]), fields_len);
     let sub_payload = s.bytes_read - open.bytes_read - fields_len;
     assert!(
         sub_payload > 0 && sub_payload * 10 < payload_len,
         "{sub_payload} of {payload_len}"
     );
+    // The root alone: its block and its own callsite's names.
     let (one, s1) = trace.span(root.id).unwrap();
     assert_eq!(one, sub[0]);
     assert_eq!(s1.reads, open.reads + 2);
     assert!(s1.bytes_read < s.bytes_read);
+    let root_payload = s1.bytes_read - open.bytes_read - names(&[0]);
+    assert!(root_payload > 0 && root_payload < sub_payload);
 
     // service: one read per run of adjacent blocks, only those blocks.
     let (db, s) = trace.service("db").unwrap();
@@ -117,18 +131,20 @@ fn queries_read_what_they_need() {
     }
     assert_eq!(
         s.reads,
-        open.reads + 1 + runs,
-        "the schema, then adjacent blocks coalesce into one read"
+        open.reads + runs + 1,
+        "adjacent blocks coalesce into one read; then the names of the query \
+         and the fetched event, adjacent, in one"
     );
-    assert!(s.bytes_read - open.bytes_read - fields_len < payload_len);
     let (cache, s_cache) = trace.service("cache").unwrap();
     assert_eq!(cache.len(), 100);
     let (gateway, s_gw) = trace.service("gateway").unwrap();
     assert_eq!(gateway.len(), 20);
-    let payload_of = |s: ReadStats| s.bytes_read - open.bytes_read - fields_len;
+    assert_eq!(s_gw.reads, open.reads + 20 + 1);
+    let payload_of =
+        |s: ReadStats, callsites: &[usize]| s.bytes_read - open.bytes_read - names(callsites);
     let orphans = section(&trace, "orphan events").1;
     assert_eq!(
-        payload_of(s) + payload_of(s_cache) + payload_of(s_gw) + orphans,
+        payload_of(s, &[1, 2]) + payload_of(s_cache, &[3, 4]) + payload_of(s_gw, &[0]) + orphans,
         payload_len,
         "the three services' blocks tile the payload"
     );

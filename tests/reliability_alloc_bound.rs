@@ -55,7 +55,7 @@ impl Bound {
 }
 
 /// Open plus the queries whose answers are bounded by the file: the
-/// structure (strings, callsites, index), the field-name schema, payload
+/// structure (strings, callsites, index), the field names, payload
 /// reads and checks, and on
 /// files whose strings are not crafted to repeat, the payload queries.
 /// (Answers clone shared strings into every span and field: a file crafted
@@ -90,7 +90,7 @@ fn measure_journal(dir: &TempDir, what: &str, bytes: &[u8], bound: Bound) {
 
 /// The envelope reader: the structure in memory (a `String` per string,
 /// a row per span) is at most ~24× its bytes; a payload query holds the
-/// bytes read and what they decode to. (Real files' rows take 15 to 25
+/// bytes read and what they decode to. (Real files' rows take 14 to 25
 /// bytes; a crafted index of the narrowest rows is measured apart, with
 /// `DENSE_INDEX`.)
 const ENVELOPE: Bound = Bound {
@@ -100,11 +100,12 @@ const ENVELOPE: Bound = Bound {
 };
 
 /// An index crafted from the narrowest rows the format allows (every
-/// column 1 bit wide: 10 bits a row, where real files take 15 to 25 bytes):
+/// column 1 bit wide: 9 bits a row, where real files take 14 to 25 bytes):
 /// what the reader holds per span, not per byte, is what bounds it. Open
-/// decodes each row into 56 bytes (44.8× its 10 bits, so 64 B a span
-/// covers it and the preorder check's stack); `full()` answers with a
-/// `Span` per span, about 224 bytes each with nothing in it.
+/// decodes each row into 56 bytes (49.8× its 9 bits, so 64 B a span
+/// covers it and the preorder check's stack of ancestors); `full()`
+/// answers with a `Span` per span, about 224 bytes each with nothing in
+/// it.
 const DENSE_INDEX: Bound = Bound {
     factor: 32,
     fixed: 64 << 10,
@@ -188,28 +189,43 @@ fn the_reader_allocates_a_small_multiple_of_the_file() {
     let mut p = pieces.clone();
     p.sections[STRINGS] = s;
     measure_envelope("100k empty strings", p.build(), ENVELOPE);
-    // The field-name schema, which the payload queries read: a count of
-    // 2^40 names, and the most names its bytes can hold, each empty (the
-    // callsites' lists kept).
-    let fields = &pieces.sections[FIELDS];
-    let mut at = 0;
-    let names = read_varint(fields, &mut at);
-    for _ in 0..names {
-        at += read_varint(fields, &mut at) as usize;
+    // The field names, one block per callsite, which the payload queries
+    // read: block lengths claiming 2^40 bytes (refused at open); every
+    // block holding the most names it can (255), each distinct; and every
+    // block holding names that total as much as the format allows (8
+    // times the block), each a distinct allocation.
+    let mut p = pieces.clone();
+    let mut entries = p.callsites();
+    entries[0].1 = 1 << 40;
+    p.set_callsites(&entries);
+    measure_envelope("field-name block of 2^40 bytes", p.build(), ENVELOPE);
+    let callsites = pieces.callsites().len();
+    let mut p = pieces.clone();
+    let many: Vec<Vec<u8>> = (0..255).map(|i: u32| i.to_string().into_bytes()).collect();
+    let block = name_block(&many.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    p.set_name_blocks(&vec![block; callsites]);
+    measure_envelope("255 field names per callsite", p.build(), ENVELOPE);
+    let mut names = vec![vec![b'n'; 4000]];
+    loop {
+        let mut next = names[0].clone();
+        next.push(names.len() as u8);
+        names.push(next);
+        let block = name_block(&names.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        if names.iter().map(Vec::len).sum::<usize>() > 8 * block.len() {
+            names.pop();
+            break;
+        }
     }
-    let mut f = Vec::new();
-    varint(&mut f, 1 << 40);
-    f.extend_from_slice(&fields[1..]);
+    let block = name_block(&names.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let decoded: usize = names.iter().map(Vec::len).sum();
+    assert!(
+        decoded > 7 * block.len(),
+        "{decoded} of names, {} of block",
+        block.len()
+    );
     let mut p = pieces.clone();
-    p.sections[FIELDS] = f;
-    measure_envelope("2^40 field names", p.build(), ENVELOPE);
-    let mut f = Vec::new();
-    varint(&mut f, 100_000);
-    f.resize(f.len() + 100_000, 0);
-    f.extend_from_slice(&fields[at..]);
-    let mut p = pieces.clone();
-    p.sections[FIELDS] = f;
-    measure_envelope("100k empty field names", p.build(), ENVELOPE);
+    p.set_name_blocks(&vec![block; callsites]);
+    measure_envelope("field names 8 times their blocks", p.build(), ENVELOPE);
     measure_envelope(
         "payload offset past the end",
         patch_table(
@@ -221,17 +237,13 @@ fn the_reader_allocates_a_small_multiple_of_the_file() {
         ENVELOPE,
     );
 
-    // The densest index the format allows: 10-bit rows, each span a root
-    // of one span (every value 0 but the size bit, so no width can be
-    // narrower), valid by every rule of docs/format.md §3.7.
-    let n: usize = 400_000; // a multiple of 4: 10-bit rows end on a byte
+    // The densest index the format allows: 9-bit rows, every value 0, so
+    // each span a root with an empty block, valid by every rule of
+    // docs/format.md §3.7.
+    let n: usize = 400_000; // a multiple of 8: 9-bit rows end on a byte
     let mut p = pieces.clone();
     let mut index = vec![1u8; COLUMNS];
-    index.resize(COLUMNS + n * 10 / 8, 0);
-    for r in 0..n {
-        // A root of subtree size 1 (size is column 1, bit 1 of the row).
-        set_bits(&mut index[COLUMNS..], r * 10 + 1, 1, 1);
-    }
+    index.resize(COLUMNS + n * 9 / 8, 0);
     p.sections[INDEX] = index;
     p.sections[4] = Vec::new(); // no roots listed (not checked at open)
     let mut at = 0;
@@ -249,7 +261,7 @@ fn the_reader_allocates_a_small_multiple_of_the_file() {
     p.header_fields = postcard::to_stdvec(&h).unwrap();
     let dense = p.build();
     assert_eq!(TraceReader::from_bytes(dense.clone()).unwrap().len(), n);
-    measure_envelope("400k rows of 10 bits", dense, DENSE_INDEX);
+    measure_envelope("400k rows of 9 bits", dense, DENSE_INDEX);
 
     // Hostile journals.
     let head = journal_head(&small_journal);

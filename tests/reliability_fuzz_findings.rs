@@ -16,6 +16,15 @@
 //!   which moved to a new fields section, and the string table, threads,
 //!   roots, header fields and payload byte for byte. Every CLI answer is
 //!   the same as v3 gave, but for the file offsets in error messages.
+//!   Then as version 5: the index at full bit width again (32 and 64
+//!   bits) without its subtree-size column and with each row's payload
+//!   block length for its end, each callsite entry ending with the length
+//!   of its block of field names, the fields section those blocks
+//!   (front-coded, the same names per callsite), and the strings, threads,
+//!   roots, services, header fields and payload byte for byte. Every CLI
+//!   answer is the same as v4 gave, but for file offsets in error messages
+//!   (3 bytes later) and the bytes read; with `write_folded`'s saturating
+//!   add reverted, this test fails again.
 //!
 //! - `journal-invalid-utf8-field.bhtj`: a checksummed frame whose field
 //!   string is not UTF-8 (`sel\xfcct 1`). The journal reader refused it;

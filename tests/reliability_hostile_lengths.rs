@@ -122,10 +122,10 @@ fn hostile_lengths_in_an_envelope_are_typed_errors() {
     );
     assert_eq!(corrupt_in(&e), Some(Section::Header), "{e}");
 
-    // A span whose payload block ends past the payload.
+    // A span whose payload block runs past the payload.
     let mut p = pieces.clone();
-    // (Its column's largest value: every bit of its width set.)
-    set_cell(&mut p.sections[INDEX], 0, 9, u64::MAX);
+    // (Its block length column's largest value: every bit of its width set.)
+    set_cell(&mut p.sections[INDEX], 0, 8, u64::MAX);
     let e = open_err("a block past the payload", p.build());
     assert_eq!(corrupt_in(&e), Some(Section::Index), "{e}");
 
@@ -135,47 +135,58 @@ fn hostile_lengths_in_an_envelope_are_typed_errors() {
     let e = open_err("a root past the index", p.build());
     assert_eq!(corrupt_in(&e), Some(Section::Roots), "{e}");
 
-    // The field-name schema is read by the first payload query, not by
-    // open: 2^40 field names, and a callsite claiming 255 names in a
-    // section that ends after it, are typed errors of that query.
-    let fields = &pieces.sections[FIELDS];
-    let mut at = 0;
-    let names = read_varint(fields, &mut at);
-    assert!(names > 0);
-    let mut f = Vec::new();
-    varint(&mut f, 1 << 40);
-    f.extend_from_slice(&fields[at..]);
-    let mut p = pieces.clone();
-    p.sections[FIELDS] = f;
-    let trace = TraceReader::from_bytes(p.build()).expect("open reads no field names");
-    trace.summary().expect("the summary reads no field names");
-    let e = trace.full().unwrap_err();
-    assert_eq!(corrupt_in(&e), Some(Section::Fields), "{e}");
-    for _ in 0..names {
-        let len = read_varint(fields, &mut at) as usize;
-        at += len;
+    // A callsite's field-name block claiming 2^40 bytes, and lengths whose
+    // sum wraps a u64 to the section's length: open checks that the
+    // blocks fill the fields section exactly.
+    let entries = pieces.callsites();
+    let fields_len = pieces.sections[FIELDS].len() as u64;
+    let mut claims = vec![entries.clone()];
+    claims[0][0].1 = 1 << 40;
+    let mut wrap = entries.clone();
+    wrap[0].1 = u64::MAX;
+    wrap[1].1 = fields_len + 1 - entries.iter().skip(2).map(|e| e.1).sum::<u64>();
+    claims.push(wrap);
+    for entries in claims {
+        let mut p = pieces.clone();
+        p.set_callsites(&entries);
+        let e = open_err("field-name blocks past the section", p.build());
+        assert_eq!(corrupt_in(&e), Some(Section::Fields), "{e}");
     }
-    read_varint(fields, &mut at);
-    // The callsite count kept, then a first callsite of 255 names, and
-    // nothing after it.
-    let mut p = pieces.clone();
-    let mut f = fields[..at].to_vec();
-    f.push(255);
-    p.sections[FIELDS] = f;
-    let e = TraceReader::from_bytes(p.build())
-        .unwrap()
-        .verify()
-        .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Corrupt {
-                section: Section::Fields,
-                ..
-            }
-        ),
-        "{e}"
-    );
+
+    // The field names are read by the payload queries, not by open:
+    // a block claiming 255 names with nothing after the count, a name
+    // of 4 GB, and a name sharing 2^40 bytes with the one before are typed
+    // errors of those queries.
+    let blocks = pieces.name_blocks();
+    let root = 0; // the "request" span's callsite: service, its one field
+    assert_eq!(block_names(&blocks[root]), [b"service".to_vec()]);
+    let mut hostile = Vec::new();
+    hostile.push(vec![255]);
+    let mut b = vec![1, 0];
+    varint(&mut b, 4 << 30);
+    b.extend_from_slice(b"service");
+    hostile.push(b);
+    let mut b = blocks[root].clone();
+    b[0] = 2;
+    varint(&mut b, 1 << 40);
+    varint(&mut b, 1);
+    b.push(b'x');
+    hostile.push(b);
+    for block in hostile {
+        let mut blocks = blocks.clone();
+        blocks[root] = block;
+        let mut p = pieces.clone();
+        p.set_name_blocks(&blocks);
+        let trace = TraceReader::from_bytes(p.build()).expect("open reads no field names");
+        trace.summary().expect("the summary reads no field names");
+        for e in [
+            trace.full().unwrap_err(),
+            trace.verify().unwrap_err(),
+            trace.span(bhtrace::SpanId(0)).unwrap_err(),
+        ] {
+            assert_eq!(corrupt_in(&e), Some(Section::Fields), "{e}");
+        }
+    }
 }
 
 #[test]

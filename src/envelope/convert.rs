@@ -3,7 +3,7 @@
 //! Pass 1 streams the journal and keeps only per-span structure (times,
 //! parent, flags, payload size): memory grows with the number of spans, not
 //! with their payload. The tree is then laid out in preorder and the
-//! structure sections and the field-name schema are written. Pass 2 streams the journal again and
+//! structure sections and the field names are written. Pass 2 streams the journal again and
 //! scatters each payload item into its span's block, through a window of at
 //! most [`WINDOW`] bytes: a payload larger than that takes one more pass per
 //! window instead of more memory. The result goes to a temporary name and
@@ -56,8 +56,9 @@ pub struct ConvertStats {
     /// Bytes of the structure (preamble, header, tables, index): what
     /// `open` reads, besides the 32-byte trailer.
     pub structure_bytes: u64,
-    /// Bytes of the field-name schema, which sits between the structure and
-    /// the payload: read by the first query that decodes payload.
+    /// Bytes of the fields section, one block of field names per callsite,
+    /// which sits between the structure and the payload: a query that
+    /// decodes payload reads the blocks of the callsites it decodes.
     pub fields_bytes: u64,
     /// Bytes of payload blocks.
     pub payload_bytes: u64,
@@ -894,7 +895,7 @@ struct Structure {
     /// What `open` reads: strings, callsites, threads, index, roots and
     /// services, in file order.
     parts: [Vec<u8>; 6],
-    /// The field-name schema.
+    /// The fields section: each callsite's field names, a block each.
     fields: Vec<u8>,
 }
 
@@ -1012,15 +1013,9 @@ impl Layout {
         drop(children);
         drop(first);
 
-        // Subtree sizes: children follow their parent in preorder.
+        // Rows store their parent, not their subtree: a reader derives
+        // each subtree's end from the parents, since rows are in preorder.
         let rows_n = order.len();
-        let mut size = vec![1u32; rows_n];
-        for r in (0..rows_n).rev() {
-            let pr = row_parent[r];
-            if pr != NONE {
-                size[pr as usize] += size[r];
-            }
-        }
         let mut block_start = vec![0u64; n];
         let mut at = 0u64;
         // Service name string id → service number, in order of first use.
@@ -1033,6 +1028,7 @@ impl Layout {
         let mut widths = Widths::default();
         for (r, &s) in order.iter().enumerate() {
             let acc = &p.spans[s as usize];
+            let payload_start = at;
             block_start[s as usize] = at;
             at += acc.payload;
             let cs = &p.callsites[acc.callsite as usize - 1];
@@ -1047,7 +1043,7 @@ impl Layout {
             });
             let row = Row {
                 parent: row_parent[r],
-                subtree_end: r as u32 + size[r],
+                subtree_end: 0,
                 callsite: acc.callsite - 1,
                 service,
                 // A thread number the journal never defined is "unknown".
@@ -1062,8 +1058,9 @@ impl Layout {
                 busy: acc.busy,
                 payload_end: at,
             };
-            widths.add(r as u32, &row);
-            row.put_wide(r as u32, &mut index);
+            // The row stores its block's length: `at - payload_start`.
+            widths.add(&row, payload_start);
+            row.put_wide(payload_start, &mut index);
         }
         let index = pack(index, widths.layout());
         layout.orphan_start = at;
@@ -1084,9 +1081,19 @@ impl Layout {
         for s in &p.strings.list {
             put_bytes(&mut strings, s.as_bytes());
         }
+        // Each callsite's field names are a block of the fields section,
+        // in callsite order; its entry here ends with the block's length.
+        let mut fields = Vec::new();
         let mut callsites = Vec::new();
         put_uvarint(&mut callsites, p.callsites.len() as u64);
         for cs in &p.callsites {
+            let names = cs.fields.iter().map(|&f| {
+                p.field_names
+                    .list
+                    .get(f as usize)
+                    .map_or("", String::as_str)
+            });
+            let block = put_field_names(names, &mut fields);
             callsites.push(cs.kind);
             callsites.push(cs.level);
             put_uvarint(&mut callsites, u64::from(cs.name));
@@ -1094,6 +1101,7 @@ impl Layout {
             put_uvarint(&mut callsites, cs.module.map_or(0, |m| u64::from(m) + 1));
             put_uvarint(&mut callsites, cs.file.map_or(0, |f| u64::from(f) + 1));
             put_uvarint(&mut callsites, u64::from(cs.line));
+            put_uvarint(&mut callsites, block as u64);
         }
         let mut threads = Vec::new();
         put_uvarint(&mut threads, p.threads.len() as u64);
@@ -1109,20 +1117,6 @@ impl Layout {
         put_uvarint(&mut services, self.services.len() as u64);
         for &name in &self.services {
             put_uvarint(&mut services, u64::from(name));
-        }
-        // The field-name schema: the names, then each callsite's list.
-        let mut fields = Vec::new();
-        put_uvarint(&mut fields, p.field_names.list.len() as u64);
-        for s in &p.field_names.list {
-            put_bytes(&mut fields, s.as_bytes());
-        }
-        put_uvarint(&mut fields, p.callsites.len() as u64);
-        for cs in &p.callsites {
-            // The journal's CALLSITE record holds at most 255 names.
-            fields.push(cs.fields.len() as u8);
-            for &f in &cs.fields {
-                put_uvarint(&mut fields, u64::from(f));
-            }
         }
         Structure {
             parts: [strings, callsites, threads, index, roots, services],

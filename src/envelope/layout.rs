@@ -11,7 +11,7 @@ pub(crate) const MAGIC: [u8; 8] = *b"\x89BHT\r\n\x1a\n";
 /// The last eight bytes of every envelope.
 pub(crate) const END_MAGIC: [u8; 8] = *b"BHTEND\x1a\n";
 /// The envelope format version this build writes and reads.
-pub const ENVELOPE_VERSION: u32 = 4;
+pub const ENVELOPE_VERSION: u32 = 5;
 pub(crate) const PREAMBLE_LEN: u64 = 16;
 pub(crate) const TRAILER_LEN: u64 = 32;
 /// Sections in the section table, in file order (the last, the orphan
@@ -59,7 +59,8 @@ pub(crate) const S_THREADS: usize = 2;
 pub(crate) const S_INDEX: usize = 3;
 pub(crate) const S_ROOTS: usize = 4;
 pub(crate) const S_SERVICES: usize = 5;
-/// The field-name schema: after the structure, not read by `open`.
+/// The field-name schema, a block of names per callsite: after the
+/// structure, not read by `open`.
 pub(crate) const S_FIELDS: usize = 6;
 pub(crate) const S_PAYLOAD: usize = 7;
 pub(crate) const S_ORPHANS: usize = 8;
@@ -113,15 +114,23 @@ pub struct TraceHeader {
 }
 
 /// Index columns, in the order they appear in a row.
-pub(crate) const COLUMNS: usize = 10;
-/// The widest a column may be, in bits: ids and flags are `u32`s, times
-/// and payload offsets `u64`s.
-const MAX_BITS: [u8; COLUMNS] = [32, 32, 32, 32, 32, 32, 64, 64, 64, 64];
+pub(crate) const COLUMNS: usize = 9;
+/// Columns that hold a `u32` (ids and flags), ahead of the `u64`s (times
+/// and the payload block length).
+const SMALL_COLUMNS: usize = 5;
+/// The widest a column may be, in bits.
+const MAX_BITS: [u8; COLUMNS] = [32, 32, 32, 32, 32, 64, 64, 64, 64];
 
 /// One index row, decoded. Field meanings in `docs/format.md`.
+///
+/// Two fields are not stored but derived by the reader at open:
+/// `subtree_end`, from the parent column (rows are in preorder), and
+/// `payload_end`, the prefix sum of the stored block lengths. The
+/// converter leaves `subtree_end` at 0.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Row {
     pub(crate) parent: u32,
+    /// One past the last row of this span's subtree (derived).
     pub(crate) subtree_end: u32,
     pub(crate) callsite: u32,
     /// The span's service: an index into the services section.
@@ -131,21 +140,23 @@ pub(crate) struct Row {
     pub(crate) start: u64,
     pub(crate) end: u64,
     pub(crate) busy: u64,
+    /// Where this row's block ends in the payload section (derived: the
+    /// row stores the block's length).
     pub(crate) payload_end: u64,
 }
 
 impl Row {
-    /// The values a row stores for row number `r`: the parent as row + 1
-    /// (0 for a root), the subtree as its size, the end as the duration.
-    /// Each is small when the trace is, which is what lets columns narrow.
-    fn stored(&self, r: u32) -> [u64; COLUMNS] {
+    /// The values a row stores, its block starting at payload offset
+    /// `payload_start`: the parent as row + 1 (0 for a root), the end as
+    /// the duration, the block as its length. Each is small when the
+    /// trace is, which is what lets columns narrow.
+    fn stored(&self, payload_start: u64) -> [u64; COLUMNS] {
         [
             if self.parent == NO_PARENT {
                 0
             } else {
                 u64::from(self.parent) + 1
             },
-            u64::from(self.subtree_end.wrapping_sub(r)),
             u64::from(self.callsite),
             u64::from(self.service),
             u64::from(self.thread),
@@ -153,17 +164,18 @@ impl Row {
             self.start,
             self.end.wrapping_sub(self.start),
             self.busy,
-            self.payload_end,
+            self.payload_end.wrapping_sub(payload_start),
         ]
     }
 
-    /// Appends row number `r` at full width (`RowLayout::WIDE`, which is
-    /// byte-aligned: 4 bytes for each of columns 0–5, 8 for 6–9), the
+    /// Appends the row, its block starting at payload offset
+    /// `payload_start`, at full width (`RowLayout::WIDE`, which is
+    /// byte-aligned: 4 bytes for each of columns 0–4, 8 for 5–8), the
     /// converter's scratch form, without bit shifts.
-    pub(crate) fn put_wide(&self, r: u32, out: &mut Vec<u8>) {
-        for (i, v) in self.stored(r).into_iter().enumerate() {
-            if i < 6 {
-                // Columns 0–5 hold u32s.
+    pub(crate) fn put_wide(&self, payload_start: u64, out: &mut Vec<u8>) {
+        for (i, v) in self.stored(payload_start).into_iter().enumerate() {
+            if i < SMALL_COLUMNS {
+                // These columns hold u32s.
                 out.extend_from_slice(&(v as u32).to_le_bytes());
             } else {
                 out.extend_from_slice(&v.to_le_bytes());
@@ -171,28 +183,31 @@ impl Row {
         }
     }
 
-    /// The row whose stored values for row number `r` are `v`, or which
-    /// value does not decode into a row.
-    fn from_stored(r: u32, v: [u64; COLUMNS]) -> Result<Row, &'static str> {
-        // Columns 0–5 are at most 32 bits wide, so they fit a u32.
+    /// The row whose stored values are `v`, its block starting at payload
+    /// offset `payload_start`, or which value does not decode into a row.
+    /// Its `subtree_end` is left at 0, for the reader to derive.
+    fn from_stored(v: [u64; COLUMNS], payload_start: u64) -> Result<Row, &'static str> {
+        // Columns 0–4 are at most 32 bits wide, so they fit a u32.
         let small = |i: usize| v[i] as u32;
         let parent = match v[0] {
             0 => NO_PARENT,
             p => (p - 1) as u32,
         };
-        let subtree_end = r.checked_add(small(1)).ok_or("subtree end out of range")?;
-        let end = v[6].checked_add(v[7]).ok_or("span end out of range")?;
+        let end = v[5].checked_add(v[6]).ok_or("span end out of range")?;
+        let payload_end = payload_start
+            .checked_add(v[8])
+            .ok_or("payload block out of place")?;
         Ok(Row {
             parent,
-            subtree_end,
-            callsite: small(2),
-            service: small(3),
-            thread: small(4),
-            flags: small(5),
-            start: v[6],
+            subtree_end: 0,
+            callsite: small(1),
+            service: small(2),
+            thread: small(3),
+            flags: small(4),
+            start: v[5],
             end,
-            busy: v[8],
-            payload_end: v[9],
+            busy: v[7],
+            payload_end,
         })
     }
 }
@@ -202,7 +217,7 @@ impl Row {
 /// back to back, least significant bit first: row `r` starts at bit
 /// `r × row_bits` of the rows, so a row stays fixed-width and addressable
 /// by number, and a small trace pays about 16 bytes per span instead of
-/// the 56 the widest layout takes.
+/// the 52 the widest layout takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RowLayout {
     widths: [u8; COLUMNS],
@@ -213,14 +228,14 @@ pub(crate) struct RowLayout {
     bits: usize,
 }
 
-/// The bytes a row's decoding loads from: its at most 57 bytes (7 bits
-/// of lead-in and 448 of row) plus slack for 8-byte loads, so that every
+/// The bytes a row's decoding loads from: its at most 53 bytes (7 bits
+/// of lead-in and 416 of row) plus slack for 8-byte loads, so that every
 /// load is in bounds without a check per column.
 const ROW_WINDOW: usize = 72;
 
 impl RowLayout {
     /// Every column at its widest: holds any row, and happens to be
-    /// byte-aligned (56 bytes a row).
+    /// byte-aligned (52 bytes a row).
     pub(crate) const WIDE: RowLayout = RowLayout::unchecked(MAX_BITS);
 
     /// The layout of `widths`, each 1 to 64.
@@ -244,8 +259,8 @@ impl RowLayout {
     }
 
     /// The layout stored in an index's first `COLUMNS` bytes, if every width
-    /// is between 1 and the column's maximum (32 bits for columns 0–5, 64
-    /// for 6–9).
+    /// is between 1 and the column's maximum (32 bits for columns 0–4, 64
+    /// for 5–8).
     pub(crate) fn from_widths(widths: [u8; COLUMNS]) -> Option<RowLayout> {
         let ok = widths
             .iter()
@@ -258,7 +273,7 @@ impl RowLayout {
         self.widths
     }
 
-    /// Bits per row: the sum of the widths, 10 to 448.
+    /// Bits per row: the sum of the widths, 9 to 416.
     pub(crate) fn row_bits(&self) -> usize {
         self.bits
     }
@@ -269,7 +284,7 @@ impl RowLayout {
     }
 
     /// How many rows `len` bytes of rows hold, if `len` is exactly what
-    /// they take. Rows are at least 10 bits, more than the 7 bits of
+    /// they take. Rows are at least 9 bits, more than the 7 bits of
     /// padding the last byte can carry, so the number is unique.
     pub(crate) fn rows_in(&self, len: usize) -> Option<usize> {
         let n = len.checked_mul(8)? / self.bits;
@@ -306,7 +321,7 @@ impl RowLayout {
         let mut v = [0u64; COLUMNS];
         for ((v, &off), &mask) in v.iter_mut().zip(&self.offsets).zip(&self.masks) {
             let bit = lead + usize::from(off);
-            // At most (7 + 447) / 8 = 56; the mask only tells the compiler
+            // At most (7 + 415) / 8 = 52; the mask only tells the compiler
             // that both loads are inside the window.
             let byte = (bit / 8) & 63;
             let shift = (bit % 8) as u32;
@@ -321,10 +336,17 @@ impl RowLayout {
         v
     }
 
-    /// Decodes row `r` of `rows` (the bytes after the widths), or says
-    /// which value does not decode into a row.
-    pub(crate) fn get(&self, r: u32, rows: &[u8]) -> Result<Row, &'static str> {
-        Row::from_stored(r, self.values(r as usize, rows))
+    /// Decodes row `r` of `rows` (the bytes after the widths), whose block
+    /// starts at payload offset `payload_start` (where the previous row's
+    /// ends), or says which value does not decode into a row. Its
+    /// `subtree_end` is left at 0: it follows from the rows after it.
+    pub(crate) fn get(
+        &self,
+        r: usize,
+        rows: &[u8],
+        payload_start: u64,
+    ) -> Result<Row, &'static str> {
+        Row::from_stored(self.values(r, rows), payload_start)
     }
 
     /// Packs one row of stored values, handing each completed 8-byte word
@@ -346,18 +368,18 @@ impl RowLayout {
 }
 
 /// Bytes of a row at full width.
-pub(crate) const WIDE_ROW_LEN: usize = 56;
+pub(crate) const WIDE_ROW_LEN: usize = 52;
 
 /// The stored values of a full-width row (see [`Row::put_wide`]).
 pub(crate) fn wide_values(b: &[u8; WIDE_ROW_LEN]) -> [u64; COLUMNS] {
     let mut v = [0u64; COLUMNS];
     for (i, v) in v.iter_mut().enumerate() {
-        *v = if i < 6 {
+        *v = if i < SMALL_COLUMNS {
             let mut a = [0u8; 4];
             a.copy_from_slice(&b[4 * i..4 * i + 4]);
             u64::from(u32::from_le_bytes(a))
         } else {
-            let at = 24 + 8 * (i - 6);
+            let at = 4 * SMALL_COLUMNS + 8 * (i - SMALL_COLUMNS);
             let mut a = [0u8; 8];
             a.copy_from_slice(&b[at..at + 8]);
             u64::from_le_bytes(a)
@@ -455,8 +477,9 @@ pub(crate) struct Widths {
 }
 
 impl Widths {
-    pub(crate) fn add(&mut self, r: u32, row: &Row) {
-        for (m, v) in self.max.iter_mut().zip(row.stored(r)) {
+    /// Adds a row whose block starts at payload offset `payload_start`.
+    pub(crate) fn add(&mut self, row: &Row, payload_start: u64) {
+        for (m, v) in self.max.iter_mut().zip(row.stored(payload_start)) {
             *m = (*m).max(v);
         }
     }
@@ -473,14 +496,57 @@ impl Widths {
     }
 }
 
+/// How many times the bytes of its block a callsite's field names may
+/// total once decoded (the sum of the names' lengths). Front coding lets a
+/// few bytes stand for a long name repeated; the bound keeps what a reader
+/// holds a small multiple of what it read. A writer whose shared prefixes
+/// would exceed it writes that block with none shared.
+pub(crate) const MAX_NAMES_EXPANSION: u64 = 8;
+
+/// Appends the field-name block of a callsite: a count byte, then its
+/// names in field-index order, each front-coded against the one before it
+/// (shared prefix length uvarint, suffix length uvarint, suffix bytes; the
+/// first shares nothing). At most 255 names: a journal callsite holds no
+/// more. Returns the block's length.
+pub(crate) fn put_field_names<'a>(
+    names: impl Iterator<Item = &'a str> + Clone,
+    out: &mut Vec<u8>,
+) -> usize {
+    let from = out.len();
+    let decoded: u64 = names.clone().take(255).map(|n| n.len() as u64).sum();
+    for share in [true, false] {
+        out.truncate(from);
+        let names = names.clone().take(255);
+        out.push(names.clone().count() as u8);
+        let mut prev: &[u8] = &[];
+        for name in names {
+            let b = name.as_bytes();
+            let shared = if share {
+                prev.iter().zip(b).take_while(|(x, y)| x == y).count()
+            } else {
+                0
+            };
+            crate::codec::put_uvarint(out, shared as u64);
+            crate::codec::put_bytes(out, &b[shared..]);
+            prev = b;
+        }
+        let len = (out.len() - from) as u64;
+        // Without sharing, the names are never longer than their block.
+        if decoded <= MAX_NAMES_EXPANSION * len {
+            break;
+        }
+    }
+    out.len() - from
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn row(parent: u32, subtree_end: u32, start: u64, end: u64, payload_end: u64) -> Row {
+    fn row(parent: u32, start: u64, end: u64, payload_end: u64) -> Row {
         Row {
             parent,
-            subtree_end,
+            subtree_end: 0,
             callsite: 7,
             service: 300,
             thread: 2,
@@ -492,54 +558,76 @@ mod tests {
         }
     }
 
+    /// The rows packed with `layout`, each block starting where the
+    /// previous row's ends.
     fn encode(layout: &RowLayout, rows: &[Row]) -> Vec<u8> {
         let mut out = Vec::new();
         let mut packer = BitPacker::default();
-        for (r, row) in rows.iter().enumerate() {
-            layout.put_values(row.stored(r as u32), &mut packer, |word| {
+        let mut payload_start = 0;
+        for row in rows {
+            layout.put_values(row.stored(payload_start), &mut packer, |word| {
                 out.extend_from_slice(&word)
             });
+            payload_start = row.payload_end;
         }
         let (tail, len) = packer.finish();
         out.extend_from_slice(&tail[..len]);
         out
     }
 
+    /// Row `r` of `body`, its block starting at `payload_start`.
+    fn decode(l: &RowLayout, body: &[u8], rows: &[Row], r: usize) -> Result<Row, &'static str> {
+        let payload_start = r.checked_sub(1).map_or(0, |p| rows[p].payload_end);
+        l.get(r, body, payload_start)
+    }
+
     #[test]
     fn columns_narrow_to_the_bits_of_the_largest_value_and_rows_round_trip() {
         let rows = [
-            row(NO_PARENT, 3, 1_000, 90_000, 400),
-            row(0, 2, 2_000, 40_000, 700),
-            row(1, 3, 3_000, 3_000, 70_000),
+            row(NO_PARENT, 1_000, 90_000, 400),
+            row(0, 2_000, 40_000, 700),
+            row(1, 3_000, 3_000, 70_000),
         ];
         let mut w = Widths::default();
-        for (r, row) in rows.iter().enumerate() {
-            w.add(r as u32, row);
+        let mut payload_start = 0;
+        for row in &rows {
+            w.add(row, payload_start);
+            payload_start = row.payload_end;
         }
         let layout = w.layout();
-        // parent + 1 ≤ 2, size ≤ 3, callsite 7, service 300, thread 2,
-        // flags 2, start ≤ 3000, duration ≤ 89000, busy ≤ 89000,
-        // payload ≤ 70000.
-        assert_eq!(layout.widths(), [2, 2, 3, 9, 2, 2, 12, 17, 17, 17]);
-        assert_eq!(layout.row_bits(), 83);
+        // parent + 1 ≤ 2, callsite 7, service 300, thread 2, flags 2,
+        // start ≤ 3000, duration ≤ 89000, busy ≤ 89000, block length ≤
+        // 70000 − 700.
+        assert_eq!(layout.widths(), [2, 3, 9, 2, 2, 12, 17, 17, 17]);
+        assert_eq!(layout.row_bits(), 81);
         for l in [layout, RowLayout::WIDE] {
             let body = encode(&l, &rows);
             assert_eq!(Some(body.len()), l.rows_len(rows.len()));
             assert_eq!(l.rows_in(body.len()), Some(rows.len()));
             assert_eq!(padding(&l, rows.len(), &body), 0);
-            for (r, row) in rows.iter().enumerate() {
-                assert_eq!(l.get(r as u32, &body), Ok(*row));
+            for r in 0..rows.len() {
+                assert_eq!(decode(&l, &body, &rows, r), Ok(rows[r]));
             }
         }
-        // 3 × 83 = 249 bits: 32 bytes, the last 7 bits padding.
-        assert_eq!(encode(&layout, &rows).len(), 32);
+        // 3 × 81 = 243 bits: 31 bytes, the last 5 bits padding.
+        assert_eq!(encode(&layout, &rows).len(), 31);
+        // The block length is what is stored: the same rows with every
+        // block 3 bytes long take 2 bits for it, wherever the blocks are.
+        let short = [
+            row(NO_PARENT, 1_000, 90_000, 1_000_003),
+            row(0, 2_000, 40_000, 1_000_006),
+        ];
+        let mut w = Widths::default();
+        w.add(&short[0], 1_000_000);
+        w.add(&short[1], 1_000_003);
+        assert_eq!(w.layout().widths()[8], 2);
     }
 
     #[test]
     fn the_largest_values_take_the_widest_columns() {
         let big = Row {
             parent: u32::MAX - 1,
-            subtree_end: u32::MAX,
+            subtree_end: 0,
             callsite: u32::MAX,
             service: u32::MAX,
             thread: u32::MAX,
@@ -550,30 +638,64 @@ mod tests {
             payload_end: u64::MAX,
         };
         let mut w = Widths::default();
-        w.add(0, &big);
+        w.add(&big, 0);
         // The start takes 63 bits, so that the duration can take 64.
         let layout = w.layout();
-        assert_eq!(layout.widths(), [32, 32, 32, 32, 32, 32, 63, 64, 64, 64]);
-        assert_eq!(RowLayout::WIDE.row_bits(), 448);
-        for (l, len) in [(layout, 56), (RowLayout::WIDE, 56)] {
+        assert_eq!(layout.widths(), [32, 32, 32, 32, 32, 63, 64, 64, 64]);
+        assert_eq!(RowLayout::WIDE.row_bits(), 416);
+        for (l, len) in [(layout, 52), (RowLayout::WIDE, 52)] {
             let body = encode(&l, &[big]);
             assert_eq!(body.len(), len);
-            assert_eq!(l.get(0, &body), Ok(big));
+            assert_eq!(l.get(0, &body, 0), Ok(big));
         }
         // The converter's full-width scratch rows are the WIDE layout's.
-        for row in [big, row(NO_PARENT, 3, 1_000, 90_000, 400), Row::default()] {
+        for (row, start) in [(big, 0), (row(NO_PARENT, 1_000, 90_000, 400), 100)] {
             let mut wide = Vec::new();
-            row.put_wide(0, &mut wide);
-            assert_eq!(wide, encode(&RowLayout::WIDE, &[row]));
+            row.put_wide(start, &mut wide);
+            let mut packed = Vec::new();
+            let mut p = BitPacker::default();
+            RowLayout::WIDE.put_values(row.stored(start), &mut p, |w| packed.extend_from_slice(&w));
+            let (tail, n) = p.finish();
+            packed.extend_from_slice(&tail[..n]);
+            assert_eq!(wide, packed);
             let b: &[u8; WIDE_ROW_LEN] = wide.as_slice().try_into().unwrap();
             assert_eq!(wide_values(b), RowLayout::WIDE.values(0, &wide));
+            assert_eq!(RowLayout::WIDE.get(0, &wide, start), Ok(row));
         }
         // An empty trace still has a valid (all-ones) layout.
         assert_eq!(Widths::default().layout().row_bits(), COLUMNS);
-        assert!(RowLayout::from_widths([1, 1, 1, 1, 1, 1, 1, 1, 1, 0]).is_none());
-        assert!(RowLayout::from_widths([33, 1, 1, 1, 1, 1, 1, 1, 1, 1]).is_none());
-        assert!(RowLayout::from_widths([1, 1, 1, 1, 1, 32, 1, 1, 1, 65]).is_none());
-        assert!(RowLayout::from_widths([32, 32, 32, 32, 32, 32, 64, 64, 64, 64]).is_some());
+        assert!(RowLayout::from_widths([1, 1, 1, 1, 1, 1, 1, 1, 0]).is_none());
+        assert!(RowLayout::from_widths([33, 1, 1, 1, 1, 1, 1, 1, 1]).is_none());
+        assert!(RowLayout::from_widths([1, 1, 1, 1, 33, 1, 1, 1, 1]).is_none());
+        assert!(RowLayout::from_widths([1, 1, 1, 1, 32, 1, 1, 1, 65]).is_none());
+        assert!(RowLayout::from_widths([32, 32, 32, 32, 32, 64, 64, 64, 64]).is_some());
+    }
+
+    #[test]
+    fn values_that_do_not_make_a_row_say_which() {
+        let l = RowLayout::WIDE;
+        // A start and a duration that overflow together.
+        let mut v = [0u64; COLUMNS];
+        v[5] = u64::MAX;
+        v[6] = 1;
+        let mut b = Vec::new();
+        let mut p = BitPacker::default();
+        l.put_values(v, &mut p, |w| b.extend_from_slice(&w));
+        assert_eq!(l.get(0, &b, 0), Err("span end out of range"));
+        // A block length that overflows the previous row's end.
+        let mut v = [0u64; COLUMNS];
+        v[8] = 2;
+        let mut b = Vec::new();
+        let mut p = BitPacker::default();
+        l.put_values(v, &mut p, |w| b.extend_from_slice(&w));
+        assert_eq!(
+            l.get(0, &b, u64::MAX - 1),
+            Err("payload block out of place")
+        );
+        assert_eq!(
+            l.get(0, &b, u64::MAX - 2).map(|r| r.payload_end),
+            Ok(u64::MAX)
+        );
     }
 
     /// A xorshift generator: the same values every run.
@@ -634,6 +756,59 @@ mod tests {
         }
     }
 
+    /// Every column at every width it may take, in rows that start at
+    /// every bit offset within a byte: the column reads back exactly and
+    /// its neighbours (all ones) are untouched.
+    #[test]
+    fn every_column_at_every_width_and_bit_offset_round_trips() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for col in 0..COLUMNS {
+            for w in 1..=MAX_BITS[col] {
+                let mut widths = [1u8; COLUMNS];
+                widths[col] = w;
+                // An odd row length: rows 0 to 7 then start at bit offsets
+                // r × row_bits mod 8, which are 0 to 7 in some order.
+                if (COLUMNS - 1 + usize::from(w)) % 2 == 0 {
+                    widths[(col + 1) % COLUMNS] = 2;
+                }
+                let layout = RowLayout::from_widths(widths).unwrap();
+                assert_eq!(layout.row_bits() % 2, 1);
+                let max = mask(u32::from(w));
+                let rows: Vec<[u64; COLUMNS]> = (0..8)
+                    .map(|r| {
+                        let mut v: [u64; COLUMNS] =
+                            std::array::from_fn(|c| mask(u32::from(widths[c])));
+                        v[col] = match r % 4 {
+                            0 => max,
+                            1 => 0,
+                            2 => 1,
+                            _ => values(&mut seed) & max,
+                        };
+                        v
+                    })
+                    .collect();
+                let mut out = Vec::new();
+                let mut p = BitPacker::default();
+                for v in &rows {
+                    layout.put_values(*v, &mut p, |word| out.extend_from_slice(&word));
+                }
+                let (tail, len) = p.finish();
+                out.extend_from_slice(&tail[..len]);
+                assert_eq!(padding(&layout, rows.len(), &out), 0);
+                let mut offsets: Vec<usize> = (0..8).map(|r| r * layout.row_bits() % 8).collect();
+                offsets.sort_unstable();
+                assert_eq!(offsets, [0, 1, 2, 3, 4, 5, 6, 7]);
+                for (r, want) in rows.iter().enumerate() {
+                    assert_eq!(
+                        layout.values(r, &out),
+                        *want,
+                        "column {col}, width {w}, row {r}"
+                    );
+                }
+            }
+        }
+    }
+
     /// Rows of odd bit lengths (so rows straddle bytes and start at every
     /// bit offset) and at the widest, every column at its maximum value.
     #[test]
@@ -642,8 +817,8 @@ mod tests {
         let mut layouts = vec![
             [1; COLUMNS],
             MAX_BITS,
-            [32, 1, 32, 1, 32, 1, 64, 1, 64, 1],
-            [9, 9, 5, 4, 3, 3, 25, 25, 25, 17],
+            [32, 1, 32, 1, 32, 64, 1, 64, 1],
+            [9, 5, 4, 3, 3, 25, 25, 25, 12],
         ];
         for _ in 0..50 {
             let mut w = [0u8; COLUMNS];
@@ -688,11 +863,11 @@ mod tests {
 
     #[test]
     fn a_length_holds_one_number_of_rows_or_none() {
-        // 10-bit rows: 0, 2, 3, 4, 5, 7 … bytes.
+        // 9-bit rows: 0, 2, 3, 4, 5, 6, 7, 8, 9, 11 … bytes.
         let l = RowLayout::from_widths([1; COLUMNS]).unwrap();
-        let lens: Vec<usize> = (0..6).map(|n| l.rows_len(n).unwrap()).collect();
-        assert_eq!(lens, [0, 2, 3, 4, 5, 7]);
-        for len in 0..8 {
+        let lens: Vec<usize> = (0..10).map(|n| l.rows_len(n).unwrap()).collect();
+        assert_eq!(lens, [0, 2, 3, 4, 5, 6, 7, 8, 9, 11]);
+        for len in 0..12 {
             let n = l.rows_in(len);
             assert_eq!(n.is_some(), lens.contains(&len), "{len} bytes");
             if let Some(n) = n {
@@ -700,7 +875,53 @@ mod tests {
             }
         }
         // A set padding bit is visible.
-        assert_eq!(padding(&l, 1, &[0, 0b0000_0100]), 1);
-        assert_eq!(padding(&l, 1, &[0xff, 0b0000_0011]), 0);
+        assert_eq!(padding(&l, 1, &[0, 0b0000_0010]), 1);
+        assert_eq!(padding(&l, 1, &[0xff, 0b0000_0001]), 0);
+    }
+
+    fn names_block(names: &[&str]) -> Vec<u8> {
+        let mut out = vec![0xaa];
+        let len = put_field_names(names.iter().copied(), &mut out);
+        assert_eq!(len, out.len() - 1);
+        out.remove(0);
+        out
+    }
+
+    #[test]
+    fn field_names_are_front_coded_against_the_previous_name() {
+        assert_eq!(names_block(&[]), [0]);
+        assert_eq!(
+            names_block(&["http.method", "http.route", "user", "user"]),
+            [
+                4, //
+                0, 11, b'h', b't', b't', b'p', b'.', b'm', b'e', b't', b'h', b'o', b'd', 5, 5,
+                b'r', b'o', b'u', b't', b'e', //
+                0, 4, b'u', b's', b'e', b'r', //
+                4, 0,
+            ]
+        );
+        // Bytes, not characters: "é" is c3 a9 and "è" c3 a8.
+        assert_eq!(names_block(&["é", "è"]), [2, 0, 2, 0xc3, 0xa9, 1, 1, 0xa8]);
+    }
+
+    #[test]
+    fn names_that_would_expand_too_much_share_no_prefix() {
+        // 32 names of 60 bytes that differ in their last two: shared, the
+        // block is 61 + 31 × 4 bytes for 1 920 bytes of names, over 8×.
+        let names: Vec<String> = (0..32)
+            .map(|i| format!("{}{i:02}", "x".repeat(58)))
+            .collect();
+        let block = names_block(&names.iter().map(String::as_str).collect::<Vec<_>>());
+        let decoded: usize = names.iter().map(String::len).sum();
+        assert_eq!(block.len(), 1 + 32 * (2 + 60));
+        assert!(decoded as u64 <= MAX_NAMES_EXPANSION * block.len() as u64);
+        // 8 such names are within the bound, and shared: each after the
+        // first shares 59 bytes and adds one.
+        let block = names_block(&names[..8].iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(block.len(), 1 + 62 + 7 * 3);
+        // At most 255 names.
+        let many = vec!["a"; 300];
+        assert_eq!(names_block(&many).len(), 1 + 3 + 254 * 2);
+        assert_eq!(names_block(&many)[0], 255);
     }
 }

@@ -144,8 +144,8 @@ pub fn write_chrome(
         }
         Ok(())
     })?;
-    let (orphans, st) = reader.orphan_events()?;
-    super::add_read(&mut stats.read, st, reader.decode_base()?);
+    let (orphans, st) = reader.orphan_events_with(false)?;
+    super::add_read(&mut stats.read, st, reader.open_stats());
     for ev in &orphans {
         write_event(&mut events, ev, pid)?;
         stats.events += 1;

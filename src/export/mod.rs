@@ -73,7 +73,7 @@ pub struct ExportStats {
     /// Bytes written.
     pub bytes: u64,
     /// What was read from the trace: the structure read at open plus the
-    /// payload the export needed (and the field-name schema, once, if it
+    /// payload the export needed (and the whole fields section, once, if it
     /// decoded any).
     pub read: ReadStats,
 }
@@ -137,8 +137,7 @@ pub(crate) fn json_fields(
 }
 
 /// Adds what a query read beyond `base` (what every such query reads: the
-/// structure, and the field-name schema for those that decode payload) to
-/// `total`, which counts `base` once.
+/// structure, read at open) to `total`, which counts `base` once.
 pub(crate) fn add_read(total: &mut ReadStats, query: ReadStats, base: ReadStats) {
     total.bytes_read += query.bytes_read.saturating_sub(base.bytes_read);
     total.reads += query.reads.saturating_sub(base.reads);
@@ -146,15 +145,18 @@ pub(crate) fn add_read(total: &mut ReadStats, query: ReadStats, base: ReadStats)
 }
 
 /// Calls `f` with each top-level subtree in id order, with its payload:
-/// one read per subtree, one subtree in memory at a time.
+/// one read per subtree, one subtree in memory at a time. The field names
+/// are read (whole, once: [`TraceReader::decode_base`], which `read` is
+/// expected to count) before the first subtree.
 pub(crate) fn for_each_tree(
     reader: &TraceReader,
     read: &mut ReadStats,
     mut f: impl FnMut(Vec<Span>) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
-    let base = reader.decode_base()?;
+    reader.decode_base()?;
+    let base = reader.open_stats();
     for (root, _) in tree_roots(reader)? {
-        let (spans, st) = reader.subtree(root)?;
+        let (spans, st) = reader.subtree_with(root, false)?;
         add_read(read, st, base);
         f(spans)?;
     }

@@ -1,10 +1,11 @@
 //! Reading an envelope: [`TraceReader::open`] reads the header and the
 //! structure index; every query then answers from the index alone or reads
-//! just the payload blocks it needs (and, once, the field-name schema that
-//! decoding them takes), and returns the bytes it read.
+//! just the payload blocks it needs (and the field names of the callsites
+//! it decodes), and returns the bytes it read.
 
 mod critical;
 mod model;
+mod names;
 mod payload;
 mod source;
 mod structure;
@@ -15,13 +16,13 @@ pub use model::{
 pub use source::ReadStats;
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::envelope::TraceHeader;
 use crate::envelope::layout::*;
 use crate::error::{Error, Section};
 use source::Source;
-use structure::{Schema, Structure, read_schema, read_structure};
+use structure::{Structure, read_structure};
 
 /// How many spans [`TraceReader::summary`] lists as the slowest.
 pub const SUMMARY_SLOWEST: usize = 10;
@@ -33,9 +34,10 @@ pub(crate) use crate::journal::record::level_from_byte as level;
 /// `open` reads and validates the header and the structure index — nothing
 /// else. Every query returns its answer with the [`ReadStats`] of what it
 /// read: the structure (read once, at open) plus the payload bytes the
-/// query needed, plus, for queries that decode payload, the field-name
-/// schema (read once, by the first of them). A corrupt or hostile file
-/// gives an [`Error`] naming the section and offset, never a panic.
+/// query needed, plus, for queries that decode payload, the field names of
+/// the callsites they decode (each callsite's read once, by the first query
+/// that needs it, and kept). A corrupt or hostile file gives an [`Error`]
+/// naming the section and offset, never a panic.
 ///
 /// Queries take `&self`, and a `TraceReader` is `Send + Sync`: threads can
 /// share one.
@@ -55,8 +57,6 @@ pub struct TraceReader {
     src: Source,
     s: Structure,
     open_stats: ReadStats,
-    /// The field-name schema, once a query has needed it.
-    schema: OnceLock<Schema>,
 }
 
 impl TraceReader {
@@ -93,40 +93,40 @@ impl TraceReader {
             ..ReadStats::default()
         };
         let s = read_structure(&src, &mut open_stats)?;
-        Ok(TraceReader {
-            src,
-            s,
-            open_stats,
-            schema: OnceLock::new(),
-        })
+        Ok(TraceReader { src, s, open_stats })
     }
 
-    /// The field-name schema, read and checked the first time a query needs
-    /// it. Adds what reading it cost to `stats` every time, cached or not,
-    /// so that a query's figure does not depend on which query ran first.
-    /// A schema that fails to read is not kept: the next query tries again
-    /// (and fails again).
-    fn schema(&self, stats: &mut ReadStats) -> Result<&Schema, Error> {
-        let schema = match self.schema.get() {
-            Some(schema) => schema,
-            None => {
-                let read = read_schema(&self.src, &self.s)?;
-                // Another thread may have read it meanwhile: either is right.
-                self.schema.get_or_init(|| read)
-            }
-        };
-        stats.bytes_read += schema.stats.bytes_read;
-        stats.reads += schema.stats.reads;
-        Ok(schema)
+    /// Reads the field names of the callsites `wanted` marks, those not
+    /// kept yet (adjacent blocks in one read). When `count`, adds what
+    /// reading them all costs to `stats`, kept or not, so that a query's
+    /// figure does not depend on which queries ran before it. A block that
+    /// fails to decode is not kept: the next query tries again (and fails
+    /// again).
+    fn load_names(&self, wanted: &[bool], count: bool, stats: &mut ReadStats) -> Result<(), Error> {
+        let mut uncounted = ReadStats::default();
+        let stats = if count { stats } else { &mut uncounted };
+        let section = self.s.extents[S_FIELDS];
+        self.s.names.load(&self.src, section, wanted, stats)
     }
 
-    /// What every query that decodes payload reads before its payload: the
-    /// structure (at open) and the field-name schema. Exports made of many
-    /// queries count it once.
+    /// Reads the whole fields section (once per reader: after that, it only
+    /// counts the read), checks its checksum and decodes every callsite's
+    /// field names.
+    fn load_all_names(&self, stats: &mut ReadStats) -> Result<(), Error> {
+        let section = self.s.extents[S_FIELDS];
+        self.s
+            .names
+            .load_all(&self.src, section, self.s.fields_crc, stats)
+    }
+
+    /// What an export made of many payload queries reads besides their
+    /// payload: the structure (at open) and the whole fields section, which
+    /// it checks and keeps. The queries it then makes (`subtree_with`,
+    /// `orphan_events_with` without counting names) add their payload only.
     #[cfg(feature = "export")]
     pub(crate) fn decode_base(&self) -> Result<ReadStats, Error> {
         let mut stats = self.open_stats;
-        self.schema(&mut stats)?;
+        self.load_all_names(&mut stats)?;
         Ok(stats)
     }
 
@@ -302,8 +302,8 @@ impl TraceReader {
             .read(Section::Payload, base + from, to - from, stats)
     }
 
-    fn span_from(&self, schema: &Schema, r: u32, bytes: &[u8], base: u64) -> Result<Span, Error> {
-        let block = self.decode_block(schema, r, bytes, base)?;
+    fn span_from(&self, r: u32, bytes: &[u8], base: u64) -> Result<Span, Error> {
+        let block = self.decode_block(r, bytes, base)?;
         Ok(Span {
             info: self.info_row(r),
             fields: block.fields,
@@ -313,22 +313,38 @@ impl TraceReader {
         })
     }
 
-    /// Decodes rows `[first, end)`, whose blocks are contiguous, with one read.
-    fn read_run(
+    /// Decodes the rows of `runs`, each a range `[first, end)` of rows
+    /// whose blocks are contiguous, with one payload read per run; then
+    /// reads the field names of the callsites they decode (the rows' own,
+    /// and their events'), counted in `stats` when `count_names`.
+    fn read_runs(
         &self,
-        schema: &Schema,
-        first: u32,
-        end: u32,
+        runs: &[(u32, u32)],
+        count_names: bool,
         stats: &mut ReadStats,
-        out: &mut Vec<Span>,
-    ) -> Result<(), Error> {
-        let from = self.block_range(first).0;
-        let to = self.block_range(end - 1).1;
-        let bytes = self.read_payload(from, to, stats)?;
-        for r in first..end {
-            out.push(self.span_from(schema, r, &bytes, from)?);
+    ) -> Result<Vec<Span>, Error> {
+        let mut read = Vec::with_capacity(runs.len());
+        let mut wanted = vec![false; self.s.callsites.len()];
+        let mut spans = 0;
+        for &(first, end) in runs {
+            let from = self.block_range(first).0;
+            let to = self.block_range(end - 1).1;
+            let bytes = self.read_payload(from, to, stats)?;
+            for r in first..end {
+                wanted[self.s.rows[r as usize].callsite as usize] = true;
+                self.mark_block_events(r, &bytes, from, &mut wanted)?;
+            }
+            spans += (end - first) as usize;
+            read.push((first, end, from, bytes));
         }
-        Ok(())
+        self.load_names(&wanted, count_names, stats)?;
+        let mut out = Vec::with_capacity(spans);
+        for (first, end, from, bytes) in read {
+            for r in first..end {
+                out.push(self.span_from(r, &bytes, from)?);
+            }
+        }
+        Ok(out)
     }
 
     /// One span with its payload.
@@ -338,9 +354,7 @@ impl TraceReader {
     pub fn span(&self, id: SpanId) -> Result<(Span, ReadStats), Error> {
         let r = self.check(id)?;
         let mut stats = self.open_stats;
-        let schema = self.schema(&mut stats)?;
-        let mut out = Vec::with_capacity(1);
-        self.read_run(schema, r, r + 1, &mut stats, &mut out)?;
+        let mut out = self.read_runs(&[(r, r + 1)], true, &mut stats)?;
         let span = out.pop().ok_or(Error::UnknownSpan {
             id: r,
             spans: self.s.rows.len() as u32,
@@ -348,17 +362,28 @@ impl TraceReader {
         Ok((span, stats))
     }
 
-    /// A span and all its descendants, with their payload, in one read.
+    /// A span and all its descendants, with their payload, in one read,
+    /// and the field names of the callsites they decode (adjacent
+    /// callsites' in one read).
     ///
     /// # Errors
     /// [`Error::UnknownSpan`], or a read or decoding error.
     pub fn subtree(&self, id: SpanId) -> Result<(Vec<Span>, ReadStats), Error> {
+        self.subtree_with(id, true)
+    }
+
+    /// [`TraceReader::subtree`], counting the field names it reads in its
+    /// stats only when `count_names` (an export counts the whole fields
+    /// section once instead).
+    pub(crate) fn subtree_with(
+        &self,
+        id: SpanId,
+        count_names: bool,
+    ) -> Result<(Vec<Span>, ReadStats), Error> {
         let r = self.check(id)?;
         let mut stats = self.open_stats;
-        let schema = self.schema(&mut stats)?;
         let end = self.s.rows[r as usize].subtree_end;
-        let mut out = Vec::new();
-        self.read_run(schema, r, end, &mut stats, &mut out)?;
+        let out = self.read_runs(&[(r, end)], count_names, &mut stats)?;
         Ok((out, stats))
     }
 
@@ -394,17 +419,17 @@ impl TraceReader {
     pub fn service(&self, name: &str) -> Result<(Vec<Span>, ReadStats), Error> {
         let rows = self.service_rows(name);
         let mut stats = self.open_stats;
-        let schema = self.schema(&mut stats)?;
-        let mut out = Vec::with_capacity(rows.len());
+        let mut runs = Vec::new();
         let mut i = 0;
         while i < rows.len() {
             let mut j = i + 1;
             while j < rows.len() && rows[j] == rows[j - 1] + 1 {
                 j += 1;
             }
-            self.read_run(schema, rows[i], rows[j - 1] + 1, &mut stats, &mut out)?;
+            runs.push((rows[i], rows[j - 1] + 1));
             i = j;
         }
+        let out = self.read_runs(&runs, true, &mut stats)?;
         Ok((out, stats))
     }
 
@@ -431,21 +456,23 @@ impl TraceReader {
 
     /// Everything: every span with its payload, and the events outside
     /// spans. The baseline the other queries are measured against. Since it
-    /// reads the whole payload, it also checks the payload's checksum.
+    /// reads the whole fields section and the whole payload, it also checks
+    /// their checksums.
     ///
     /// # Errors
-    /// A read or decoding error, or [`Error::Checksum`] for the payload.
+    /// A read or decoding error, or [`Error::Checksum`] for the fields
+    /// section or the payload.
     pub fn full(&self) -> Result<(Trace, ReadStats), Error> {
         let mut stats = self.open_stats;
-        let schema = self.schema(&mut stats)?;
+        self.load_all_names(&mut stats)?;
         let payload = self.s.extents[S_PAYLOAD];
         let bytes = self.read_payload(0, payload.len, &mut stats)?;
         self.check_payload_crc(&bytes)?;
         let mut spans = Vec::with_capacity(self.s.rows.len());
         for r in 0..self.s.rows.len() as u32 {
-            spans.push(self.span_from(schema, r, &bytes, 0)?);
+            spans.push(self.span_from(r, &bytes, 0)?);
         }
-        let orphan_events = self.decode_orphans(schema, &bytes, 0)?;
+        let orphan_events = self.decode_orphans(&bytes, 0)?;
         Ok((
             Trace {
                 spans,
@@ -460,12 +487,23 @@ impl TraceReader {
     /// # Errors
     /// A read or decoding error.
     pub fn orphan_events(&self) -> Result<(Vec<EventData>, ReadStats), Error> {
+        self.orphan_events_with(true)
+    }
+
+    /// [`TraceReader::orphan_events`], counting the field names it reads
+    /// only when `count_names` (as [`TraceReader::subtree_with`]).
+    pub(crate) fn orphan_events_with(
+        &self,
+        count_names: bool,
+    ) -> Result<(Vec<EventData>, ReadStats), Error> {
         let mut stats = self.open_stats;
-        let schema = self.schema(&mut stats)?;
         let payload = self.s.extents[S_PAYLOAD];
         let from = self.s.extents[S_ORPHANS].offset - payload.offset;
         let bytes = self.read_payload(from, payload.len, &mut stats)?;
-        Ok((self.decode_orphans(schema, &bytes, from)?, stats))
+        let mut wanted = vec![false; self.s.callsites.len()];
+        self.mark_orphan_events(&bytes, from, &mut wanted)?;
+        self.load_names(&wanted, count_names, &mut stats)?;
+        Ok((self.decode_orphans(&bytes, from)?, stats))
     }
 
     /// The top-level spans (one per request or job), in start order.
@@ -661,23 +699,23 @@ impl TraceReader {
         Ok((summary, self.open_stats))
     }
 
-    /// Reads the field-name schema and the whole payload, checks both
-    /// checksums and decodes every block: what `open` leaves out, because
-    /// it costs reading everything.
+    /// Reads the whole fields section and the whole payload, checks both
+    /// checksums and decodes every callsite's field names and every block:
+    /// what `open` leaves out, because it costs reading everything.
     ///
     /// # Errors
     /// [`Error::Checksum`] on a mismatch, [`Error::Corrupt`] for what does
     /// not decode, or a read error.
     pub fn verify(&self) -> Result<ReadStats, Error> {
         let mut stats = self.open_stats;
-        let schema = self.schema(&mut stats)?;
+        self.load_all_names(&mut stats)?;
         let payload = self.s.extents[S_PAYLOAD];
         let bytes = self.read_payload(0, payload.len, &mut stats)?;
         self.check_payload_crc(&bytes)?;
         for r in 0..self.s.rows.len() as u32 {
-            self.decode_block(schema, r, &bytes, 0)?;
+            self.decode_block(r, &bytes, 0)?;
         }
-        self.decode_orphans(schema, &bytes, 0)?;
+        self.decode_orphans(&bytes, 0)?;
         Ok(stats)
     }
 }

@@ -4,8 +4,9 @@
 //! Strings that come from the file's tables — span and event names,
 //! targets, services and source files from the string table, made when the
 //! envelope is opened, and field names from the field-name schema, made
-//! when the first query that needs them reads it — are [`Arc<str>`]s made
-//! once and shared by every answer that names them: a span costs a pointer
+//! per callsite when the first query that decodes that callsite reads its
+//! names — are [`Arc<str>`]s made once and shared by every answer that
+//! names them: a span costs a pointer
 //! per string, not a copy, however many spans name the same one. Field
 //! values are the span's own.
 

@@ -1,16 +1,20 @@
 //! Decoding payload blocks: a span's fields, events, enter/exit intervals
-//! and follows-from links, from the bytes a query read.
+//! and follows-from links, from the bytes a query read; and, before that,
+//! which event callsites a block names, whose field names the query then
+//! reads.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::TraceReader;
 use super::model::{EventData, Interval, SpanId};
-use super::structure::Schema;
 use crate::codec::Cursor;
 use crate::envelope::layout::*;
 use crate::error::{Error, Section};
 use crate::value::{Value, field_count_hint, get_fields, skip_fields, unnamed_field};
+
+/// Callsite kind of an event callsite in the callsite table.
+const KIND_EVENT: u8 = 1;
 
 /// What one span's block holds.
 #[derive(Debug, Default)]
@@ -23,10 +27,11 @@ pub(crate) struct Block {
 
 impl TraceReader {
     /// Reads a field list, merging into `into`: a later value of a field
-    /// replaces the earlier one. Names come from the schema, shared; a
-    /// field the callsite does not declare is named `field#<idx>`.
+    /// replaces the earlier one. Names come from the callsite's field
+    /// names (read before decoding), shared; a field the callsite does not
+    /// declare is named `field#<idx>`.
     fn read_fields(
-        schema: &Schema,
+        &self,
         c: &mut Cursor<'_>,
         callsite: usize,
         into: &mut Vec<(Arc<str>, Value)>,
@@ -37,7 +42,9 @@ impl TraceReader {
             into.reserve_exact(field_count_hint(c));
         }
         get_fields(c, |idx, v| {
-            let name = schema
+            let name = self
+                .s
+                .names
                 .name(callsite, idx)
                 .map_or_else(|| unnamed_field(idx), Arc::clone);
             let v = v.to_owned();
@@ -49,25 +56,33 @@ impl TraceReader {
         })
     }
 
+    /// An event's callsite (stored as the journal's number, 1-based), as a
+    /// callsite table index: it must name an event callsite.
+    fn event_callsite(&self, c: &mut Cursor<'_>) -> Result<usize, Error> {
+        let cs = c.uvarint32()?;
+        (cs as usize)
+            .checked_sub(1)
+            .filter(|&i| {
+                self.s
+                    .callsites
+                    .get(i)
+                    .is_some_and(|c| c.kind == KIND_EVENT)
+            })
+            .ok_or_else(|| c.corrupt("event callsite out of range"))
+    }
+
     /// Decodes an event body: callsite (journal number, 1-based), time,
     /// thread, fields. With `start`, the time is stored relative to it.
     pub(crate) fn read_event(
         &self,
-        schema: &Schema,
         c: &mut Cursor<'_>,
         start: Option<u64>,
     ) -> Result<EventData, Error> {
-        let cs = c.uvarint32()?;
-        let Some(callsite) = (cs as usize)
-            .checked_sub(1)
-            .filter(|&i| self.s.callsites.get(i).is_some_and(|c| c.kind != 0))
-        else {
-            return Err(c.corrupt("event callsite out of range"));
-        };
+        let callsite = self.event_callsite(c)?;
         let t_ns = read_time(c, start)?;
         let thread = c.uvarint32()?;
         let mut fields = Vec::new();
-        Self::read_fields(schema, c, callsite, &mut fields)?;
+        self.read_fields(c, callsite, &mut fields)?;
         let row = &self.s.callsites[callsite];
         Ok(EventData {
             t_ns,
@@ -81,25 +96,82 @@ impl TraceReader {
         })
     }
 
-    /// Decodes the block of span `row` from `bytes` (which start at payload
-    /// offset `base`).
-    pub(crate) fn decode_block(
+    /// The block of span `row` in `bytes` (which start at payload offset
+    /// `base`), with a cursor over it.
+    fn block<'a>(&self, row: u32, bytes: &'a [u8], base: u64) -> (u64, &'a [u8], Cursor<'a>) {
+        let (from, to) = self.block_range(row);
+        let slice = &bytes[(from - base) as usize..(to - base) as usize];
+        let at = self.s.extents[S_PAYLOAD].offset + from;
+        (from, slice, Cursor::new(slice, at, Section::Payload))
+    }
+
+    /// Marks in `wanted` (a flag per callsite) the callsites of the events
+    /// in span `row`'s block (in `bytes`, which start at payload offset
+    /// `base`): whose field names decoding the block needs besides the
+    /// span's own. Walks the items as [`Self::decode_block`] does, checking
+    /// tags and event callsites, without decoding values.
+    pub(crate) fn mark_block_events(
         &self,
-        schema: &Schema,
         row: u32,
         bytes: &[u8],
         base: u64,
-    ) -> Result<Block, Error> {
-        let (from, to) = self.block_range(row);
-        let slice = &bytes[(from - base) as usize..(to - base) as usize];
+        wanted: &mut [bool],
+    ) -> Result<(), Error> {
+        let (_, _, mut c) = self.block(row, bytes, base);
+        while !c.is_empty() {
+            match c.u8()? {
+                P_FIELDS | P_RECORD => skip_fields(&mut c, false)?,
+                P_EVENT | P_EVENT_REL => self.mark_event(&mut c, wanted)?,
+                P_ENTER | P_EXIT | P_ENTER_REL | P_EXIT_REL => {
+                    c.uvarint()?;
+                    c.uvarint32()?;
+                }
+                P_FOLLOWS => {
+                    c.u32_le()?;
+                }
+                _ => return Err(c.corrupt("unknown payload item tag")),
+            }
+        }
+        Ok(())
+    }
+
+    /// As [`Self::mark_block_events`], for the orphan-event block.
+    pub(crate) fn mark_orphan_events(
+        &self,
+        bytes: &[u8],
+        base: u64,
+        wanted: &mut [bool],
+    ) -> Result<(), Error> {
+        let mut c = self.orphans(bytes, base);
+        while !c.is_empty() {
+            if c.u8()? != P_EVENT {
+                return Err(c.corrupt("orphan block holds something other than events"));
+            }
+            self.mark_event(&mut c, wanted)?;
+        }
+        Ok(())
+    }
+
+    /// Marks an event body's callsite in `wanted` and skips the rest.
+    fn mark_event(&self, c: &mut Cursor<'_>, wanted: &mut [bool]) -> Result<(), Error> {
+        let callsite = self.event_callsite(c)?;
+        if let Some(w) = wanted.get_mut(callsite) {
+            *w = true;
+        }
+        c.uvarint()?;
+        c.uvarint32()?;
+        skip_fields(c, false)
+    }
+
+    /// Decodes the block of span `row` from `bytes` (which start at payload
+    /// offset `base`). The field names of its callsite and of its events'
+    /// must have been read ([`Self::mark_block_events`]); names not read
+    /// decode as `field#<idx>`.
+    pub(crate) fn decode_block(&self, row: u32, bytes: &[u8], base: u64) -> Result<Block, Error> {
+        let (from, slice, mut c) = self.block(row, bytes, base);
         let callsite = self.s.rows[row as usize].callsite as usize;
         // The origin of the relative item times.
         let start = self.s.rows[row as usize].start;
-        let mut c = Cursor::new(
-            slice,
-            self.s.extents[S_PAYLOAD].offset + from,
-            Section::Payload,
-        );
         let mut block = Block::default();
         // Fields recorded later win over those given at creation, whatever
         // order their items landed in (threads flush independently).
@@ -108,15 +180,15 @@ impl TraceReader {
         let mut open: HashMap<u32, (u32, u64)> = HashMap::new();
         while !c.is_empty() {
             match c.u8()? {
-                P_FIELDS => Self::read_fields(schema, &mut c, callsite, &mut block.fields)?,
+                P_FIELDS => self.read_fields(&mut c, callsite, &mut block.fields)?,
                 P_RECORD => {
                     let from = c.pos();
                     skip_fields(&mut c, false)?;
                     recorded.push(from..c.pos());
                 }
-                P_EVENT => block.events.push(self.read_event(schema, &mut c, None)?),
+                P_EVENT => block.events.push(self.read_event(&mut c, None)?),
                 P_EVENT_REL => {
-                    let event = self.read_event(schema, &mut c, Some(start))?;
+                    let event = self.read_event(&mut c, Some(start))?;
                     block.events.push(event);
                 }
                 tag @ (P_ENTER | P_EXIT | P_ENTER_REL | P_EXIT_REL) => {
@@ -155,7 +227,7 @@ impl TraceReader {
         for range in recorded {
             let at = self.s.extents[S_PAYLOAD].offset + from + range.start as u64;
             let mut rc = Cursor::new(&slice[range], at, Section::Payload);
-            Self::read_fields(schema, &mut rc, callsite, &mut block.fields)?;
+            self.read_fields(&mut rc, callsite, &mut block.fields)?;
         }
         for (thread, (depth, t)) in open {
             if depth > 0 {
@@ -171,24 +243,25 @@ impl TraceReader {
         Ok(block)
     }
 
-    /// Decodes the orphan-event block from `bytes` (starting at payload
-    /// offset `base`).
-    pub(crate) fn decode_orphans(
-        &self,
-        schema: &Schema,
-        bytes: &[u8],
-        base: u64,
-    ) -> Result<Vec<EventData>, Error> {
+    /// A cursor over the orphan-event block in `bytes` (which start at
+    /// payload offset `base` and run to the payload's end).
+    fn orphans<'a>(&self, bytes: &'a [u8], base: u64) -> Cursor<'a> {
         let orphans = self.s.extents[S_ORPHANS];
         let from = orphans.offset - self.s.extents[S_PAYLOAD].offset;
         let slice = &bytes[(from - base) as usize..];
-        let mut c = Cursor::new(slice, orphans.offset, Section::Payload);
+        Cursor::new(slice, orphans.offset, Section::Payload)
+    }
+
+    /// Decodes the orphan-event block from `bytes` (starting at payload
+    /// offset `base`), whose events' field names have been read.
+    pub(crate) fn decode_orphans(&self, bytes: &[u8], base: u64) -> Result<Vec<EventData>, Error> {
+        let mut c = self.orphans(bytes, base);
         let mut out = Vec::new();
         while !c.is_empty() {
             if c.u8()? != P_EVENT {
                 return Err(c.corrupt("orphan block holds something other than events"));
             }
-            out.push(self.read_event(schema, &mut c, None)?);
+            out.push(self.read_event(&mut c, None)?);
         }
         out.sort_by_key(|e| e.t_ns);
         Ok(out)

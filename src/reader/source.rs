@@ -13,9 +13,11 @@ use crate::error::{Error, Section};
 /// [`TraceReader::open`](crate::TraceReader::open) read (header and index),
 /// since no query can be answered without it, plus the payload bytes the
 /// query itself read. A query that decodes payload (fields, events) also
-/// includes the field-name schema: read once, by the first such query, but
-/// counted in each, so that every figure is what the query costs from a
-/// fresh open, whichever queries ran before it.
+/// includes the field names of the callsites it decodes (a block each,
+/// adjacent blocks in one read; `full()` and `verify()` read them all):
+/// each callsite's are read once, by the first query that needs them, but
+/// counted in every query that needs them, so that every figure is what
+/// the query costs from a fresh open, whichever queries ran before it.
 ///
 /// ```
 /// let s = bhtrace::ReadStats { bytes_read: 50, reads: 2, file_len: 1000 };

@@ -1,11 +1,12 @@
 //! Opening an envelope: the preamble, header, trailer and structure
 //! sections are read and every field is validated before anything uses it.
-//! After this, queries can index the tables without further checks. The
-//! field-name schema, which only payload queries need, is read and
-//! validated the first time one of them runs ([`read_schema`]).
+//! After this, queries can index the tables without further checks. Field
+//! names, which only payload queries need, are read and validated per
+//! callsite when a query first decodes that callsite ([`FieldNames`]).
 
 use std::sync::Arc;
 
+use super::names::FieldNames;
 use super::source::{ReadStats, Source};
 use crate::codec::Cursor;
 use crate::envelope::TraceHeader;
@@ -42,37 +43,12 @@ pub(crate) struct Structure {
     /// The payload checksum from the trailer, checked by queries that read
     /// the whole payload anyway.
     pub(crate) payload_crc: u32,
-    /// The field-name schema's checksum from the trailer, checked when the
-    /// schema is read.
+    /// The fields section's checksum from the trailer, checked by the
+    /// queries that read the whole section.
     pub(crate) fields_crc: u32,
-}
-
-/// The field-name schema: the fields section, decoded. Read once, by the
-/// first query that decodes field lists.
-#[derive(Debug)]
-pub(crate) struct Schema {
-    /// The distinct field names, each allocated once and shared with every
-    /// answer that names it.
-    names: Vec<Arc<str>>,
-    /// Callsite `c`'s field names are `names[list[starts[c]..starts[c + 1]]]`.
-    starts: Vec<usize>,
-    list: Vec<u32>,
-    /// What reading the schema cost.
-    pub(crate) stats: ReadStats,
-}
-
-impl Schema {
-    /// The name of field `idx` of callsite `callsite` (a callsite table
-    /// index), if the callsite declares it.
-    pub(crate) fn name(&self, callsite: usize, idx: u8) -> Option<&Arc<str>> {
-        let from = *self.starts.get(callsite)?;
-        let to = *self.starts.get(callsite + 1)?;
-        let i = from + usize::from(idx);
-        if i >= to {
-            return None;
-        }
-        self.names.get(*self.list.get(i)? as usize)
-    }
+    /// Where each callsite's field names are in the fields section, and
+    /// those read so far.
+    pub(crate) names: FieldNames,
 }
 
 /// The sections of the section table's entries, in table order (the last
@@ -264,7 +240,17 @@ pub(crate) fn read_structure(src: &Source, stats: &mut ReadStats) -> Result<Stru
 
     let strings = read_strings(&mut part(S_STRINGS, Section::Strings))?;
     let n_strings = strings.len() as u32;
-    let callsites = read_callsites(part(S_CALLSITES, Section::Callsites), n_strings)?;
+    let (callsites, name_blocks) =
+        read_callsites(part(S_CALLSITES, Section::Callsites), n_strings)?;
+    // The field-name blocks tile the fields section.
+    let fields = extents[S_FIELDS];
+    if name_blocks.last().copied().unwrap_or(0) != fields.len {
+        return Err(corrupt(
+            Section::Fields,
+            fields.offset,
+            "the callsites' field-name block lengths do not sum to the section's length",
+        ));
+    }
     let threads = read_threads(part(S_THREADS, Section::Threads), n_strings)?;
     // The services before the index, whose rows refer to them by number.
     let services = read_services(part(S_SERVICES, Section::Services), n_strings)?;
@@ -298,6 +284,7 @@ pub(crate) fn read_structure(src: &Source, stats: &mut ReadStats) -> Result<Stru
         services,
         payload_crc: u32_at(&trailer, 8),
         fields_crc: u32_at(&trailer, 12),
+        names: FieldNames::new(name_blocks),
     })
 }
 
@@ -334,9 +321,18 @@ fn opt_string_ref(c: &mut Cursor<'_>, n_strings: u32) -> Result<Option<u32>, Err
     }
 }
 
-fn read_callsites(mut c: Cursor<'_>, n_strings: u32) -> Result<Vec<CallsiteRow>, Error> {
-    let n = count(&mut c, 7)?;
+/// The callsite table, and where each callsite's field names are in the
+/// fields section: block `c` is bytes `[ends[c], ends[c + 1])` of it, the
+/// prefix sums of the lengths the entries end with (`u64::MAX` once they
+/// overflow, which no section's length equals).
+fn read_callsites(
+    mut c: Cursor<'_>,
+    n_strings: u32,
+) -> Result<(Vec<CallsiteRow>, Vec<u64>), Error> {
+    let n = count(&mut c, 8)?;
     let mut out = Vec::with_capacity(n);
+    let mut ends = Vec::with_capacity(n + 1);
+    ends.push(0u64);
     for _ in 0..n {
         let kind = c.u8()?;
         let level = c.u8()?;
@@ -348,6 +344,9 @@ fn read_callsites(mut c: Cursor<'_>, n_strings: u32) -> Result<Vec<CallsiteRow>,
         let _module = opt_string_ref(&mut c, n_strings)?;
         let file = opt_string_ref(&mut c, n_strings)?;
         let line = c.uvarint32()?;
+        let names_len = c.uvarint()?;
+        let end = ends.last().copied().unwrap_or(0);
+        ends.push(end.saturating_add(names_len));
         out.push(CallsiteRow {
             kind,
             level,
@@ -357,7 +356,7 @@ fn read_callsites(mut c: Cursor<'_>, n_strings: u32) -> Result<Vec<CallsiteRow>,
             line,
         });
     }
-    Ok(out)
+    Ok((out, ends))
 }
 
 fn read_threads(mut c: Cursor<'_>, n_strings: u32) -> Result<Vec<Option<u32>>, Error> {
@@ -411,33 +410,32 @@ fn read_index(
     }
     let n_callsites = callsites.len() as u32;
     let mut rows: Vec<Row> = Vec::with_capacity(n);
-    let mut prev_end = 0u64;
-    let mut open: Vec<u32> = Vec::new();
+    let mut payload_end = 0u64;
+    // The rows whose subtree is still open at the current row, outermost
+    // first: the current row's ancestors in preorder.
+    let mut ancestors: Vec<u32> = Vec::new();
     for r in 0..n32 {
         // The byte the row starts in.
         let at = offset + (COLUMNS + r as usize * layout.row_bits() / 8) as u64;
         let bad = |what| Err(corrupt(Section::Index, at, what));
-        let row = match layout.get(r, body) {
+        // Its block starts where the previous row's ends.
+        let row = match layout.get(r as usize, body, payload_end) {
             Ok(row) => row,
             Err(what) => return bad(what),
         };
-        // Preorder: the parent is exactly the nearest row whose subtree is
-        // still open, and a subtree never runs past its parent's.
-        while open
-            .last()
-            .is_some_and(|&a| rows[a as usize].subtree_end <= r)
-        {
-            open.pop();
+        // Preorder: the parent is one of the open ancestors (so it comes
+        // earlier, and every row between it and this one is its
+        // descendant); the ancestors deeper than it end their subtrees
+        // here. A root ends them all.
+        while let Some(&a) = ancestors.last() {
+            if row.parent != NO_PARENT && a <= row.parent {
+                break;
+            }
+            rows[a as usize].subtree_end = r;
+            ancestors.pop();
         }
-        let expected = open.last().copied().unwrap_or(NO_PARENT);
-        if row.parent != expected {
-            return bad("parent is not the nearest enclosing span in preorder");
-        }
-        if row.parent != NO_PARENT && row.subtree_end > rows[row.parent as usize].subtree_end {
-            return bad("subtree runs past its parent's");
-        }
-        if row.subtree_end <= r || row.subtree_end > n32 {
-            return bad("subtree end out of range");
+        if row.parent != NO_PARENT && ancestors.last() != Some(&row.parent) {
+            return bad("parent is not an enclosing span in preorder");
         }
         if row.callsite >= n_callsites || row.service >= n_services || row.thread > n_threads {
             return bad("callsite, service or thread out of range");
@@ -445,14 +443,17 @@ fn read_index(
         if callsites[row.callsite as usize].kind != KIND_SPAN_CALLSITE {
             return bad("row refers to an event callsite");
         }
-        if row.payload_end < prev_end || row.payload_end > orphan_start {
+        if row.payload_end > orphan_start {
             return bad("payload block out of place");
         }
-        prev_end = row.payload_end;
+        payload_end = row.payload_end;
         rows.push(row);
-        open.push(r);
+        ancestors.push(r);
     }
-    if prev_end != orphan_start {
+    for a in ancestors {
+        rows[a as usize].subtree_end = n32;
+    }
+    if payload_end != orphan_start {
         return Err(corrupt(
             Section::Index,
             offset,
@@ -514,58 +515,4 @@ fn check_services_used(rows: &[Row], services: &[u32], offset: u64) -> Result<()
         ));
     }
     Ok(())
-}
-
-/// Reads the field-name schema (the fields section) and checks it against
-/// its checksum and the callsite table: the distinct names, then for each
-/// callsite the indices of its field names in declaration order.
-pub(crate) fn read_schema(src: &Source, s: &Structure) -> Result<Schema, Error> {
-    let e = s.extents[S_FIELDS];
-    let mut stats = ReadStats {
-        file_len: src.len(),
-        ..ReadStats::default()
-    };
-    let bytes = src.read(Section::Fields, e.offset, e.len, &mut stats)?;
-    let computed = crc32fast::hash(&bytes);
-    if computed != s.fields_crc {
-        return Err(Error::Checksum {
-            section: Section::Fields,
-            offset: e.offset,
-            stored: s.fields_crc,
-            computed,
-        });
-    }
-    let mut c = Cursor::new(&bytes, e.offset, Section::Fields);
-    let names = read_strings(&mut c)?;
-    let n_callsites = c.uvarint()?;
-    if n_callsites != s.callsites.len() as u64 {
-        return Err(c.corrupt("callsite count differs from the callsite table's"));
-    }
-    let mut starts = Vec::with_capacity(s.callsites.len() + 1);
-    starts.push(0);
-    // Each index is at least a byte: the list is no longer than the section.
-    let mut list = Vec::new();
-    for _ in 0..n_callsites {
-        let n = c.u8()?;
-        if usize::from(n) > c.remaining() {
-            return Err(c.corrupt("count larger than the section can hold"));
-        }
-        for _ in 0..n {
-            let i = c.uvarint32()?;
-            if i as usize >= names.len() {
-                return Err(c.corrupt("field name index out of range"));
-            }
-            list.push(i);
-        }
-        starts.push(list.len());
-    }
-    if !c.is_empty() {
-        return Err(c.corrupt("bytes after the last callsite's field names"));
-    }
-    Ok(Schema {
-        names,
-        starts,
-        list,
-        stats,
-    })
 }

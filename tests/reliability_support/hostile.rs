@@ -10,11 +10,12 @@ pub const TRAILER: usize = 32;
 pub const TABLE: usize = 9 * 16;
 /// The index begins with one width byte per column (docs/format.md §3.4),
 /// each a width in bits.
-pub const COLUMNS: usize = 10;
+pub const COLUMNS: usize = 9;
 pub const END_MAGIC: &[u8; 8] = b"BHTEND\x1a\n";
 
 /// Section numbers in the section table.
 pub const STRINGS: usize = 0;
+pub const CALLSITES: usize = 1;
 pub const INDEX: usize = 3;
 pub const SERVICES: usize = 5;
 pub const FIELDS: usize = 6;
@@ -219,9 +220,8 @@ impl Pieces {
     }
 
     /// Replaces the strings of the string list that opens section
-    /// `section` (the string table, or the fields section's names) with
-    /// `f` of each; the rest of the section is kept. Returns how many `f`
-    /// changed.
+    /// `section` (the string table) with `f` of each; the rest of the
+    /// section is kept. Returns how many `f` changed.
     pub fn map_strings(&mut self, section: usize, mut f: impl FnMut(&[u8]) -> Vec<u8>) -> usize {
         let old = &self.sections[section];
         let mut at = 0;
@@ -241,6 +241,81 @@ impl Pieces {
         s.extend_from_slice(&old[at..]);
         self.sections[section] = s;
         changed
+    }
+
+    /// The callsite table's entries, each as its bytes up to its last
+    /// field (docs/format.md §3.4.2: kind, level, name, target, module,
+    /// file, line) and that field, the length of its field-name block.
+    pub fn callsites(&self) -> Vec<(Vec<u8>, u64)> {
+        let b = &self.sections[CALLSITES];
+        let mut at = 0;
+        let n = read_varint(b, &mut at);
+        (0..n)
+            .map(|_| {
+                let from = at;
+                at += 2; // kind, level
+                for _ in 0..5 {
+                    read_varint(b, &mut at); // name, target, module, file, line
+                }
+                let entry = b[from..at].to_vec();
+                (entry, read_varint(b, &mut at))
+            })
+            .collect()
+    }
+
+    /// The callsite table rebuilt from `entries` (as [`Pieces::callsites`]
+    /// gives them), each ending with the block length given with it.
+    pub fn set_callsites(&mut self, entries: &[(Vec<u8>, u64)]) {
+        let mut b = Vec::new();
+        varint(&mut b, entries.len() as u64);
+        for (entry, names_len) in entries {
+            b.extend_from_slice(entry);
+            varint(&mut b, *names_len);
+        }
+        self.sections[CALLSITES] = b;
+    }
+
+    /// The fields section cut into its per-callsite blocks of field names,
+    /// as the callsite table's lengths say.
+    pub fn name_blocks(&self) -> Vec<Vec<u8>> {
+        let f = &self.sections[FIELDS];
+        let mut at = 0;
+        self.callsites()
+            .into_iter()
+            .map(|(_, len)| {
+                let block = f[at..at + len as usize].to_vec();
+                at += len as usize;
+                block
+            })
+            .collect()
+    }
+
+    /// The fields section made of `blocks`, one per callsite, with the
+    /// callsite table's lengths to match.
+    pub fn set_name_blocks(&mut self, blocks: &[Vec<u8>]) {
+        let entries: Vec<(Vec<u8>, u64)> = self
+            .callsites()
+            .into_iter()
+            .zip(blocks)
+            .map(|((entry, _), block)| (entry, block.len() as u64))
+            .collect();
+        self.set_callsites(&entries);
+        self.sections[FIELDS] = blocks.concat();
+    }
+
+    /// Replaces every field name of every callsite's block with `f` of
+    /// it, the blocks written again (front-coded as [`name_block`] does)
+    /// and the callsite table's lengths to match.
+    pub fn map_field_names(&mut self, mut f: impl FnMut(&[u8]) -> Vec<u8>) {
+        let blocks: Vec<Vec<u8>> = self
+            .name_blocks()
+            .iter()
+            .map(|b| {
+                let names: Vec<Vec<u8>> = block_names(b).iter().map(|n| f(n)).collect();
+                name_block(&names.iter().map(Vec::as_slice).collect::<Vec<_>>())
+            })
+            .collect();
+        self.set_name_blocks(&blocks);
     }
 
     pub fn header(&self) -> TraceHeader {
@@ -284,4 +359,37 @@ pub fn frame(records: &[u8]) -> Vec<u8> {
 /// The preamble and process header of a journal (up to its first frame).
 pub fn journal_head(journal: &[u8]) -> &[u8] {
     &journal[..20 + u32_at(journal, 12) as usize]
+}
+
+/// A callsite's block of field names (docs/format.md §3.4.7): a count
+/// byte, then per name the length of the prefix it shares with the
+/// previous name, and its suffix as a length and bytes. Shares as much as
+/// the names have in common.
+pub fn name_block(names: &[&[u8]]) -> Vec<u8> {
+    let mut b = vec![names.len() as u8];
+    let mut prev: &[u8] = &[];
+    for name in names {
+        let shared = prev.iter().zip(*name).take_while(|(a, b)| a == b).count();
+        varint(&mut b, shared as u64);
+        varint(&mut b, (name.len() - shared) as u64);
+        b.extend_from_slice(&name[shared..]);
+        prev = name;
+    }
+    b
+}
+
+/// The names of a block written as [`name_block`] writes them.
+pub fn block_names(b: &[u8]) -> Vec<Vec<u8>> {
+    let mut at = 1;
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..b[0] {
+        let shared = read_varint(b, &mut at) as usize;
+        let len = read_varint(b, &mut at) as usize;
+        let mut name = names.last().map_or_else(Vec::new, |p| p[..shared].to_vec());
+        name.extend_from_slice(&b[at..at + len]);
+        at += len;
+        names.push(name);
+    }
+    assert_eq!(at, b.len(), "a whole block");
+    names
 }

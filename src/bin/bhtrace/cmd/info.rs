@@ -16,8 +16,9 @@ use crate::out::{Out, Style, bytes, dur, n, percent, utc};
 pub(crate) struct Args {
     /// A .bht envelope or a .bhtj journal.
     file: PathBuf,
-    /// Also read the field-name schema and the whole payload, check their
-    /// checksums and decode every block (open checks everything else).
+    /// Also read the field names (every callsite's) and the whole payload,
+    /// check their checksums and decode every block (open checks
+    /// everything else).
     #[arg(long)]
     verify: bool,
     /// Print one JSON object instead of tables.
@@ -52,7 +53,7 @@ struct InfoJson {
     file_len: u64,
     sections: Vec<SectionJson>,
     read: ReadJson,
-    /// Whether the field-name schema and the payload were checked
+    /// Whether the field names and the payload were checked
     /// (`--verify`) and passed.
     verified: bool,
     /// How the journal was read, for a journal.
