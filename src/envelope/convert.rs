@@ -1018,8 +1018,9 @@ impl Layout {
         let rows_n = order.len();
         let mut block_start = vec![0u64; n];
         let mut at = 0u64;
-        // Service name string id → service number, in order of first use.
-        let mut service_of: HashMap<u32, u32> = HashMap::new();
+        // Service name string id → service number, in order of first use
+        // (NONE until used): every service is a string of the table.
+        let mut service_of: Vec<u32> = vec![NONE; p.strings.list.len()];
         let mut services: Vec<u32> = Vec::new();
         // Rows are encoded at full width first, then packed in place to the
         // bit widths the largest values need: no second copy of the index.
@@ -1037,10 +1038,18 @@ impl Layout {
             } else {
                 cs.target
             };
-            let service = *service_of.entry(service).or_insert_with(|| {
-                services.push(service);
-                services.len() as u32 - 1
-            });
+            let known = service_of.get(service as usize).filter(|&&n| n != NONE);
+            let service = match known {
+                Some(&n) => n,
+                None => {
+                    services.push(service);
+                    let n = services.len() as u32 - 1;
+                    if let Some(slot) = service_of.get_mut(service as usize) {
+                        *slot = n;
+                    }
+                    n
+                }
+            };
             let row = Row {
                 parent: row_parent[r],
                 subtree_end: 0,
