@@ -782,10 +782,8 @@ fn convert_to(
     let structure_crc = structure_crc.finalize();
     let fields_crc = crc32fast::hash(&structure.fields);
     out.write_all(&structure.fields).map_err(io)?;
-    // Pass 2 needs the span-number map and the layout, not pass 1's
-    // per-span accumulators: keep the one thing it reads, free the rest.
-    layout.heads = p.spans.iter().map(|a| a.head).collect();
-    layout.starts = p.spans.iter().map(|a| a.start).collect();
+    // Pass 2 needs the span-number map and the layout (which took what it
+    // needs of each span), not pass 1's per-span accumulators.
     p.spans = Vec::new();
     let payload_crc = pass2(
         JournalRange {
@@ -1017,6 +1015,10 @@ impl Layout {
         // each subtree's end from the parents, since rows are in preorder.
         let rows_n = order.len();
         let mut block_start = vec![0u64; n];
+        // What pass 2 needs of each span, gathered here while its
+        // accumulator is at hand (slots that never became spans keep 0).
+        let mut heads = vec![0u32; n];
+        let mut starts = vec![0u64; n];
         let mut at = 0u64;
         // Service name string id → service number, in order of first use
         // (NONE until used): every service is a string of the table.
@@ -1031,6 +1033,8 @@ impl Layout {
             let acc = &p.spans[s as usize];
             let payload_start = at;
             block_start[s as usize] = at;
+            heads[s as usize] = acc.head;
+            starts[s as usize] = acc.start;
             at += acc.payload;
             let cs = &p.callsites[acc.callsite as usize - 1];
             let service = if acc.service != NONE {
@@ -1080,6 +1084,8 @@ impl Layout {
         layout.roots = root_rows;
         layout.services = services;
         layout.block_start = block_start;
+        layout.heads = heads;
+        layout.starts = starts;
         layout
     }
 
