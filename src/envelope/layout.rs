@@ -173,14 +173,18 @@ impl Row {
     /// byte-aligned: 4 bytes for each of columns 0–4, 8 for 5–8), the
     /// converter's scratch form, without bit shifts.
     pub(crate) fn put_wide(&self, payload_start: u64, out: &mut Vec<u8>) {
+        // Built in a fixed array, appended with one copy.
+        let mut wide = [0u8; WIDE_ROW_LEN];
         for (i, v) in self.stored(payload_start).into_iter().enumerate() {
             if i < SMALL_COLUMNS {
                 // These columns hold u32s.
-                out.extend_from_slice(&(v as u32).to_le_bytes());
+                wide[4 * i..4 * i + 4].copy_from_slice(&(v as u32).to_le_bytes());
             } else {
-                out.extend_from_slice(&v.to_le_bytes());
+                let at = 4 * SMALL_COLUMNS + 8 * (i - SMALL_COLUMNS);
+                wide[at..at + 8].copy_from_slice(&v.to_le_bytes());
             }
         }
+        out.extend_from_slice(&wide);
     }
 
     /// The row whose stored values are `v`, its block starting at payload
