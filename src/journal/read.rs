@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use tracing_core::Level;
 
+use crossbeam_channel::{Receiver, Sender};
+
 use super::record::{KIND_SPAN, RecordRef, level_from_byte, next_record};
 use super::{
     FRAME_HEADER_LEN, JOURNAL_MAGIC, JOURNAL_VERSION, MAX_FRAME_LEN, MAX_HEADER_LEN, PREAMBLE_LEN,
@@ -87,22 +89,144 @@ pub struct RecoverStats {
 /// Reads the journal's whole frames one at a time into a reused buffer.
 ///
 /// This is the streaming layer the converter uses: memory is one frame.
+///
+/// A second thread reads and checksums the next frame while the caller
+/// decodes this one (a conversion has the machine to itself by then): at
+/// most three frames are in memory, the one being decoded, one waiting and
+/// one being read.
 #[derive(Debug)]
 pub(crate) struct FrameReader {
-    file: io::BufReader<File>,
     path: PathBuf,
     process: ProcessInfo,
-    pos: u64,
-    file_len: u64,
+    frames: Frames,
     frame: Vec<u8>,
     frame_offset: u64,
     stats: RecoverStats,
     done: bool,
 }
 
+/// Where the frames come from: the read-ahead thread, or (if it could not
+/// be started) the file directly.
+#[derive(Debug)]
+enum Frames {
+    Ahead {
+        full: Receiver<(Result<Next, Error>, Vec<u8>)>,
+        empty: Sender<Vec<u8>>,
+    },
+    Inline(RawFrames),
+}
+
+/// What reading at a frame boundary found.
+#[derive(Debug)]
+enum Next {
+    /// A whole frame with a good checksum: its body starts at `offset`
+    /// and it takes `declared` bytes with its header.
+    Frame { offset: u64, declared: u64 },
+    /// The end of the file, at `at`.
+    End { at: u64 },
+    /// A torn or corrupt frame at `at`: reading stops there.
+    Stop { at: u64, reason: StopReason },
+}
+
+/// The frames of a journal after its header, read and checked one by one.
+#[derive(Debug)]
+struct RawFrames {
+    file: io::BufReader<File>,
+    path: PathBuf,
+    pos: u64,
+    file_len: u64,
+}
+
+impl RawFrames {
+    /// Reads the frame at the current position into `buf`.
+    fn next(&mut self, buf: &mut Vec<u8>) -> Result<Next, Error> {
+        let left = self.file_len - self.pos;
+        if left == 0 {
+            return Ok(Next::End { at: self.pos });
+        }
+        let stop = |at, reason| Ok(Next::Stop { at, reason });
+        if left < FRAME_HEADER_LEN as u64 {
+            return stop(
+                self.pos,
+                StopReason::TornFrame {
+                    declared: FRAME_HEADER_LEN as u64,
+                    present: left,
+                },
+            );
+        }
+        let mut hdr = [0u8; FRAME_HEADER_LEN];
+        self.file
+            .read_exact(&mut hdr)
+            .map_err(|e| Error::io(&self.path, e))?;
+        let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+        let stored = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+        if len == 0 || len > MAX_FRAME_LEN {
+            return stop(self.pos, StopReason::BadFrameLength(len));
+        }
+        let declared = FRAME_HEADER_LEN as u64 + u64::from(len);
+        if declared > left {
+            return stop(
+                self.pos,
+                StopReason::TornFrame {
+                    declared,
+                    present: left,
+                },
+            );
+        }
+        // The length is bounded by MAX_FRAME_LEN and by the file: safe to size.
+        buf.resize(len as usize, 0);
+        self.file
+            .read_exact(buf)
+            .map_err(|e| Error::io(&self.path, e))?;
+        let computed = crc32fast::hash(buf);
+        if computed != stored {
+            return stop(self.pos, StopReason::Checksum { stored, computed });
+        }
+        let offset = self.pos + FRAME_HEADER_LEN as u64;
+        self.pos += declared;
+        Ok(Next::Frame { offset, declared })
+    }
+
+    /// Starts a thread that reads frames ahead into buffers sent back
+    /// through `empty`, one frame waiting at most; stops after the first
+    /// result that is not a frame, or when the reader is dropped.
+    fn read_ahead(self) -> Result<Frames, RawFrames> {
+        let (full_tx, full) = crossbeam_channel::bounded(1);
+        let (empty, empty_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+        let (ready_tx, ready) = crossbeam_channel::bounded::<RawFrames>(1);
+        let spawned = std::thread::Builder::new()
+            .name("bhtrace-frames".into())
+            .spawn(move || {
+                // The frames arrive here, so a failed spawn keeps them.
+                let Ok(mut raw) = ready.recv() else { return };
+                loop {
+                    let mut buf = empty_rx.try_recv().unwrap_or_default();
+                    let next = raw.next(&mut buf);
+                    let more = matches!(next, Ok(Next::Frame { .. }));
+                    if full_tx.send((next, buf)).is_err() || !more {
+                        return;
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => {
+                // The thread holds `ready` until it has received.
+                let _ = ready_tx.send(self);
+                Ok(Frames::Ahead { full, empty })
+            }
+            Err(_) => Err(self),
+        }
+    }
+}
+
 impl FrameReader {
     /// Opens a journal and validates its preamble and process header.
     pub(crate) fn open(path: &Path) -> Result<Self, Error> {
+        Self::open_with(path, true)
+    }
+
+    /// [`FrameReader::open`], reading frames on this thread unless `ahead`.
+    fn open_with(path: &Path, ahead: bool) -> Result<Self, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         // A read buffer a quarter of the writer's frame size: it gathers
@@ -173,12 +297,21 @@ impl FrameReader {
             offset: PREAMBLE_LEN as u64,
             what: "process header does not decode",
         })?;
-        Ok(FrameReader {
+        let raw = RawFrames {
             file,
             path: path.to_owned(),
-            process,
             pos: end,
             file_len,
+        };
+        let frames = if ahead {
+            raw.read_ahead().unwrap_or_else(Frames::Inline)
+        } else {
+            Frames::Inline(raw)
+        };
+        Ok(FrameReader {
+            path: path.to_owned(),
+            process,
+            frames,
             frame: Vec::new(),
             frame_offset: end,
             stats: RecoverStats {
@@ -223,59 +356,38 @@ impl FrameReader {
         if self.done {
             return Ok(None);
         }
-        let left = self.file_len - self.pos;
-        if left == 0 {
-            self.done = true;
-            self.stats.stopped_at = self.pos;
-            return Ok(None);
+        let next = match &mut self.frames {
+            Frames::Ahead { full, empty } => {
+                let Ok((next, buf)) = full.recv() else {
+                    return Err(Error::io(
+                        &self.path,
+                        io::Error::other("the journal's read-ahead thread stopped"),
+                    ));
+                };
+                // The frame decoded last goes back to be filled again.
+                let _ = empty.send(std::mem::replace(&mut self.frame, buf));
+                next?
+            }
+            Frames::Inline(raw) => raw.next(&mut self.frame)?,
+        };
+        match next {
+            Next::Frame { offset, declared } => {
+                self.frame_offset = offset;
+                self.stats.frames += 1;
+                self.stats.bytes += declared;
+                self.stats.stopped_at = offset - FRAME_HEADER_LEN as u64 + declared;
+                Ok(Some((&self.frame, self.frame_offset)))
+            }
+            Next::End { at } => {
+                self.done = true;
+                self.stats.stopped_at = at;
+                Ok(None)
+            }
+            Next::Stop { at, reason } => {
+                self.stop(at, reason);
+                Ok(None)
+            }
         }
-        if left < FRAME_HEADER_LEN as u64 {
-            self.stop(
-                self.pos,
-                StopReason::TornFrame {
-                    declared: FRAME_HEADER_LEN as u64,
-                    present: left,
-                },
-            );
-            return Ok(None);
-        }
-        let mut hdr = [0u8; FRAME_HEADER_LEN];
-        self.file
-            .read_exact(&mut hdr)
-            .map_err(|e| Error::io(&self.path, e))?;
-        let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
-        let stored = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
-        if len == 0 || len > MAX_FRAME_LEN {
-            self.stop(self.pos, StopReason::BadFrameLength(len));
-            return Ok(None);
-        }
-        let declared = FRAME_HEADER_LEN as u64 + u64::from(len);
-        if declared > left {
-            self.stop(
-                self.pos,
-                StopReason::TornFrame {
-                    declared,
-                    present: left,
-                },
-            );
-            return Ok(None);
-        }
-        // The length is bounded by MAX_FRAME_LEN and by the file: safe to size.
-        self.frame.resize(len as usize, 0);
-        self.file
-            .read_exact(&mut self.frame)
-            .map_err(|e| Error::io(&self.path, e))?;
-        let computed = crc32fast::hash(&self.frame);
-        if computed != stored {
-            self.stop(self.pos, StopReason::Checksum { stored, computed });
-            return Ok(None);
-        }
-        self.frame_offset = self.pos + FRAME_HEADER_LEN as u64;
-        self.pos += declared;
-        self.stats.frames += 1;
-        self.stats.bytes += declared;
-        self.stats.stopped_at = self.pos;
-        Ok(Some((&self.frame, self.frame_offset)))
     }
 }
 
@@ -654,4 +766,70 @@ pub fn read_journal(path: impl AsRef<Path>) -> Result<(Vec<Record>, RecoverStats
     let mut records = Vec::new();
     while r.decode_frame(&mut records)? {}
     Ok((records, r.stats().clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::prelude::*;
+
+    /// Every frame, its offset, and the stats at the end.
+    fn read_all(path: &Path, ahead: bool) -> (Vec<(Vec<u8>, u64)>, RecoverStats) {
+        let mut r = FrameReader::open_with(path, ahead).unwrap();
+        let mut frames = Vec::new();
+        while let Some((frame, offset)) = r.next_frame().unwrap() {
+            frames.push((frame.to_vec(), offset));
+        }
+        assert!(r.next_frame().unwrap().is_none(), "stays at the end");
+        (frames, r.stats().clone())
+    }
+
+    /// The read-ahead thread hands over the same frames, offsets and stop
+    /// as reading on the caller's thread: on a whole journal, and cut in a
+    /// frame, at a frame's header, and with a frame's byte flipped.
+    #[test]
+    fn reading_ahead_reads_what_reading_inline_does() {
+        let dir = std::env::temp_dir().join(format!("bhtrace-frames-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (layer, guard) = crate::Builder::new(dir.join("t.bht"))
+            .convert(false)
+            .batch_bytes(512)
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            for i in 0..2000u64 {
+                let span = tracing::info_span!("op", i, path = "/a/b/c");
+                let _e = span.enter();
+                tracing::info!(i, "in the span");
+                if i % 500 == 0 {
+                    guard.flush().unwrap();
+                }
+            }
+        });
+        let journal = guard.finish().unwrap().journal.unwrap();
+        let bytes = std::fs::read(&journal).unwrap();
+        let (whole, stats) = read_all(&journal, true);
+        assert!(whole.len() >= 4, "several frames: {}", whole.len());
+        assert!(!stats.torn_tail);
+        let second = whole[1].1 as usize;
+        let damaged = [
+            bytes[..bytes.len() - 3].to_vec(),
+            bytes[..second - 4].to_vec(),
+            {
+                let mut b = bytes.clone();
+                b[second + 10] ^= 0x40;
+                b
+            },
+            bytes.clone(),
+        ];
+        for (i, b) in damaged.iter().enumerate() {
+            let path = dir.join(format!("case{i}.bhtj"));
+            std::fs::write(&path, b).unwrap();
+            let ahead = read_all(&path, true);
+            let inline = read_all(&path, false);
+            assert_eq!(ahead, inline, "case {i}");
+            assert_eq!(ahead.1.torn_tail, i < 3, "case {i}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
