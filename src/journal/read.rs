@@ -109,11 +109,33 @@ pub(crate) struct FrameReader {
 /// be started) the file directly.
 #[derive(Debug)]
 enum Frames {
-    Ahead {
-        full: Receiver<(Result<Next, Error>, Vec<u8>)>,
-        empty: Sender<Vec<u8>>,
-    },
+    Ahead(Ahead),
     Inline(RawFrames),
+}
+
+/// What the read-ahead thread sends: what it found, and the buffer that
+/// holds the frame if it found one.
+type ReadFrame = (Result<Next, Error>, Vec<u8>);
+
+/// The read-ahead thread and its two channels: frames read, and buffers
+/// to fill again.
+#[derive(Debug)]
+struct Ahead {
+    full: Option<Receiver<ReadFrame>>,
+    empty: Sender<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Stops the thread and waits for it, so that nothing of it outlives the
+/// reader: with the receiver gone, a frame it is sending is refused and it
+/// returns.
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.full = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// What reading at a frame boundary found.
@@ -209,10 +231,14 @@ impl RawFrames {
                 }
             });
         match spawned {
-            Ok(_) => {
+            Ok(thread) => {
                 // The thread holds `ready` until it has received.
                 let _ = ready_tx.send(self);
-                Ok(Frames::Ahead { full, empty })
+                Ok(Frames::Ahead(Ahead {
+                    full: Some(full),
+                    empty,
+                    thread: Some(thread),
+                }))
             }
             Err(_) => Err(self),
         }
@@ -357,8 +383,8 @@ impl FrameReader {
             return Ok(None);
         }
         let next = match &mut self.frames {
-            Frames::Ahead { full, empty } => {
-                let Ok((next, buf)) = full.recv() else {
+            Frames::Ahead(Ahead { full, empty, .. }) => {
+                let Some(Ok((next, buf))) = full.as_ref().map(Receiver::recv) else {
                     return Err(Error::io(
                         &self.path,
                         io::Error::other("the journal's read-ahead thread stopped"),
