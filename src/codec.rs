@@ -90,6 +90,13 @@ fn uvarint_prefix_long(b: &[u8]) -> Option<(u64, usize)> {
     None
 }
 
+/// Whether `b` is UTF-8, checking ASCII (most field text) a word at a time
+/// before the full check.
+#[inline]
+pub(crate) fn is_utf8(b: &[u8]) -> bool {
+    b.is_ascii() || std::str::from_utf8(b).is_ok()
+}
+
 /// A read position inside one section of a file, with every read checked.
 ///
 /// `base` is the absolute file offset of `data[0]`, so errors name the
@@ -249,10 +256,8 @@ impl<'a> Cursor<'a> {
 
     /// Skips a length-prefixed string, checking that it is UTF-8: what
     /// [`Cursor::str`] checks, for a caller that does not keep the text.
-    /// ASCII (most field text) is checked a word at a time.
     pub(crate) fn skip_str(&mut self) -> Result<(), Error> {
-        let b = self.bytes()?;
-        if b.is_ascii() || std::str::from_utf8(b).is_ok() {
+        if is_utf8(self.bytes()?) {
             Ok(())
         } else {
             Err(self.corrupt("string is not UTF-8"))

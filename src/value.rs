@@ -8,7 +8,7 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use crate::codec::{Cursor, unzigzag, uvarint_prefix};
+use crate::codec::{Cursor, is_utf8, unzigzag, uvarint_prefix};
 use crate::error::Error;
 
 pub(crate) const T_FALSE: u8 = 0;
@@ -273,7 +273,7 @@ pub(crate) fn fields_len(b: &[u8], text: bool) -> Option<usize> {
                 at += l;
                 let end = at.checked_add(usize::try_from(len).ok()?)?;
                 let s = b.get(at..end)?;
-                if text && tag == T_STR && !s.is_ascii() && std::str::from_utf8(s).is_err() {
+                if text && tag == T_STR && !is_utf8(s) {
                     return None;
                 }
                 at = end;

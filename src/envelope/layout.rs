@@ -703,6 +703,18 @@ mod tests {
     }
 
     /// A xorshift generator: the same values every run.
+    /// `rows` packed back to back by `layout`, as the converter packs them.
+    fn pack_rows(layout: &RowLayout, rows: &[[u64; COLUMNS]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut p = BitPacker::default();
+        for v in rows {
+            layout.put_values(*v, &mut p, |word| out.extend_from_slice(&word));
+        }
+        let (tail, len) = p.finish();
+        out.extend_from_slice(&tail[..len]);
+        out
+    }
+
     fn values(seed: &mut u64) -> u64 {
         *seed ^= *seed << 13;
         *seed ^= *seed >> 7;
@@ -791,13 +803,7 @@ mod tests {
                         v
                     })
                     .collect();
-                let mut out = Vec::new();
-                let mut p = BitPacker::default();
-                for v in &rows {
-                    layout.put_values(*v, &mut p, |word| out.extend_from_slice(&word));
-                }
-                let (tail, len) = p.finish();
-                out.extend_from_slice(&tail[..len]);
+                let out = pack_rows(&layout, &rows);
                 assert_eq!(padding(&layout, rows.len(), &out), 0);
                 let mut offsets: Vec<usize> = (0..8).map(|r| r * layout.row_bits() % 8).collect();
                 offsets.sort_unstable();
@@ -848,13 +854,7 @@ mod tests {
                         v
                     })
                     .collect();
-                let mut out = Vec::new();
-                let mut p = BitPacker::default();
-                for v in &rows {
-                    layout.put_values(*v, &mut p, |word| out.extend_from_slice(&word));
-                }
-                let (tail, len) = p.finish();
-                out.extend_from_slice(&tail[..len]);
+                let out = pack_rows(&layout, &rows);
                 assert_eq!(Some(out.len()), layout.rows_len(n), "{widths:?}");
                 assert_eq!(layout.rows_in(out.len()), Some(n), "{widths:?}");
                 assert_eq!(padding(&layout, n, &out), 0);

@@ -241,35 +241,62 @@ pub(crate) fn next_record_as<'a>(c: &mut Cursor<'a>, text: bool) -> Result<Recor
 /// events) decoded on a plain slice, without an error at every varint:
 /// the converter decodes each record twice. `Some((record, len))` exactly
 /// when [`checked_record`] decodes the same record from the same bytes
-/// (property tests hold the two to that); `None` for anything else,
-/// including the rare kinds (callsites, threads, drop counts, the end),
-/// which the checked reader then reads.
+/// (both read these kinds through [`hot_record`]; property tests hold the
+/// two to the same answer); `None` for anything else, including the rare
+/// kinds (callsites, threads, drop counts, the end), which the checked
+/// reader then reads.
 #[inline]
 fn quick_record(b: &[u8], text: bool) -> Option<(RecordRef<'_>, usize)> {
     let mut q = Quick { b, at: 1 };
-    let rec = match *b.first()? {
+    let rec = hot_record(*b.first()?, &mut q, text).ok()??;
+    Some((rec, q.at))
+}
+
+/// What the grammar of the hot record kinds needs of a reader: [`Quick`]
+/// on a plain slice (an error is `()`), or a checked [`Cursor`], whose
+/// errors say what is wrong and where.
+trait Reads<'a> {
+    type Err;
+    fn varint(&mut self) -> Result<u64, Self::Err>;
+    fn varint32(&mut self) -> Result<u32, Self::Err>;
+    /// A field list, its strings checked for UTF-8 with `text`.
+    fn fields(&mut self, text: bool) -> Result<&'a [u8], Self::Err>;
+    fn pos(&self) -> usize;
+    /// The bytes from `from` (a previous `pos()`) to here.
+    fn since(&self, from: usize) -> &'a [u8];
+}
+
+/// The record of `tag` after its tag byte, for the seven kinds a journal
+/// is made of; `Ok(None)` for the other tags.
+#[inline(always)]
+fn hot_record<'a, R: Reads<'a>>(
+    tag: u8,
+    r: &mut R,
+    text: bool,
+) -> Result<Option<RecordRef<'a>>, R::Err> {
+    Ok(Some(match tag {
         R_NEW_SPAN => RecordRef::NewSpan {
-            span: q.varint()?,
-            parent: q.varint()?,
-            callsite: q.varint32()?,
-            t: q.varint()?,
-            thread: q.varint32()?,
-            fields: q.fields(text)?,
+            span: r.varint()?,
+            parent: r.varint()?,
+            callsite: r.varint32()?,
+            t: r.varint()?,
+            thread: r.varint32()?,
+            fields: r.fields(text)?,
         },
         R_RECORD => RecordRef::Record {
-            span: q.varint()?,
-            fields: q.fields(text)?,
+            span: r.varint()?,
+            fields: r.fields(text)?,
         },
         R_FOLLOWS => RecordRef::Follows {
-            span: q.varint()?,
-            follows: q.varint()?,
+            span: r.varint()?,
+            follows: r.varint()?,
         },
-        tag @ (R_ENTER | R_EXIT) => {
-            let span = q.varint()?;
-            let from = q.at;
-            let t = q.varint()?;
-            let thread = q.varint32()?;
-            let body = &b[from..q.at];
+        R_ENTER | R_EXIT => {
+            let span = r.varint()?;
+            let from = r.pos();
+            let t = r.varint()?;
+            let thread = r.varint32()?;
+            let body = r.since(from);
             if tag == R_ENTER {
                 RecordRef::Enter {
                     span,
@@ -287,28 +314,27 @@ fn quick_record(b: &[u8], text: bool) -> Option<(RecordRef<'_>, usize)> {
             }
         }
         R_CLOSE => RecordRef::Close {
-            span: q.varint()?,
-            t: q.varint()?,
+            span: r.varint()?,
+            t: r.varint()?,
         },
         R_EVENT => {
-            let parent = q.varint()?;
-            let from = q.at;
-            let callsite = q.varint32()?;
-            let t = q.varint()?;
-            let thread = q.varint32()?;
-            let fields = q.fields(text)?;
+            let parent = r.varint()?;
+            let from = r.pos();
+            let callsite = r.varint32()?;
+            let t = r.varint()?;
+            let thread = r.varint32()?;
+            let fields = r.fields(text)?;
             RecordRef::Event {
                 parent,
                 callsite,
                 t,
                 thread,
-                body: &b[from..q.at],
+                body: r.since(from),
                 fields,
             }
         }
-        _ => return None,
-    };
-    Some((rec, q.at))
+        _ => return Ok(None),
+    }))
 }
 
 /// A read position in [`quick_record`].
@@ -317,25 +343,69 @@ struct Quick<'a> {
     at: usize,
 }
 
-impl<'a> Quick<'a> {
+impl<'a> Reads<'a> for Quick<'a> {
+    type Err = ();
+
     #[inline(always)]
-    fn varint(&mut self) -> Option<u64> {
-        let (v, len) = uvarint_prefix(self.b.get(self.at..)?)?;
+    fn varint(&mut self) -> Result<u64, ()> {
+        let (v, len) = self.b.get(self.at..).and_then(uvarint_prefix).ok_or(())?;
         self.at += len;
-        Some(v)
+        Ok(v)
+    }
+
+    #[inline(always)]
+    fn varint32(&mut self) -> Result<u32, ()> {
+        u32::try_from(self.varint()?).map_err(|_| ())
     }
 
     #[inline]
-    fn varint32(&mut self) -> Option<u32> {
-        u32::try_from(self.varint()?).ok()
-    }
-
-    #[inline]
-    fn fields(&mut self, text: bool) -> Option<&'a [u8]> {
+    fn fields(&mut self, text: bool) -> Result<&'a [u8], ()> {
         let from = self.at;
-        let len = fields_len(self.b.get(from..)?, text)?;
+        let len = self
+            .b
+            .get(from..)
+            .and_then(|b| fields_len(b, text))
+            .ok_or(())?;
         self.at += len;
-        self.b.get(from..self.at)
+        Ok(self.since(from))
+    }
+
+    #[inline]
+    fn pos(&self) -> usize {
+        self.at
+    }
+
+    #[inline]
+    fn since(&self, from: usize) -> &'a [u8] {
+        &self.b[from.min(self.at)..self.at]
+    }
+}
+
+impl<'a> Reads<'a> for Cursor<'a> {
+    type Err = Error;
+
+    #[inline]
+    fn varint(&mut self) -> Result<u64, Error> {
+        self.uvarint()
+    }
+
+    #[inline]
+    fn varint32(&mut self) -> Result<u32, Error> {
+        self.uvarint32()
+    }
+
+    fn fields(&mut self, text: bool) -> Result<&'a [u8], Error> {
+        let from = Cursor::pos(self);
+        skip_fields(self, text)?;
+        Ok(Cursor::since(self, from))
+    }
+
+    fn pos(&self) -> usize {
+        Cursor::pos(self)
+    }
+
+    fn since(&self, from: usize) -> &'a [u8] {
+        Cursor::since(self, from)
     }
 }
 
@@ -343,6 +413,9 @@ impl<'a> Quick<'a> {
 /// the error (what and where) for a record the quick reader refused.
 fn checked_record<'a>(c: &mut Cursor<'a>, text: bool) -> Result<RecordRef<'a>, Error> {
     let tag = c.u8()?;
+    if let Some(rec) = hot_record(tag, c, text)? {
+        return Ok(rec);
+    }
     Ok(match tag {
         R_CALLSITE => {
             let id = c.uvarint32()?;
@@ -377,79 +450,6 @@ fn checked_record<'a>(c: &mut Cursor<'a>, text: bool) -> Result<RecordRef<'a>, E
             thread: c.uvarint32()?,
             name: c.str()?,
         },
-        R_NEW_SPAN => {
-            let span = c.uvarint()?;
-            let parent = c.uvarint()?;
-            let callsite = c.uvarint32()?;
-            let t = c.uvarint()?;
-            let thread = c.uvarint32()?;
-            let from = c.pos();
-            skip_fields(c, text)?;
-            RecordRef::NewSpan {
-                span,
-                parent,
-                callsite,
-                t,
-                thread,
-                fields: c.since(from),
-            }
-        }
-        R_RECORD => {
-            let span = c.uvarint()?;
-            let from = c.pos();
-            skip_fields(c, text)?;
-            RecordRef::Record {
-                span,
-                fields: c.since(from),
-            }
-        }
-        R_FOLLOWS => RecordRef::Follows {
-            span: c.uvarint()?,
-            follows: c.uvarint()?,
-        },
-        R_ENTER | R_EXIT => {
-            let span = c.uvarint()?;
-            let from = c.pos();
-            let t = c.uvarint()?;
-            let thread = c.uvarint32()?;
-            let body = c.since(from);
-            if tag == R_ENTER {
-                RecordRef::Enter {
-                    span,
-                    t,
-                    thread,
-                    body,
-                }
-            } else {
-                RecordRef::Exit {
-                    span,
-                    t,
-                    thread,
-                    body,
-                }
-            }
-        }
-        R_CLOSE => RecordRef::Close {
-            span: c.uvarint()?,
-            t: c.uvarint()?,
-        },
-        R_EVENT => {
-            let parent = c.uvarint()?;
-            let from = c.pos();
-            let callsite = c.uvarint32()?;
-            let t = c.uvarint()?;
-            let thread = c.uvarint32()?;
-            let fields_from = c.pos();
-            skip_fields(c, text)?;
-            RecordRef::Event {
-                parent,
-                callsite,
-                t,
-                thread,
-                body: c.since(from),
-                fields: c.since(fields_from),
-            }
-        }
         R_DROPPED => RecordRef::Dropped {
             total: c.uvarint()?,
         },
