@@ -65,11 +65,7 @@ fn flush(shared: &Weak<Shared>, wait: Duration) -> bool {
     let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
     // The channel may be full (lossless mode, a slow disk): wait for room
     // only until the deadline.
-    if shared
-        .tx
-        .send_deadline(Msg::Flush(ack_tx), deadline)
-        .is_err()
-    {
+    if !shared.send_control(Msg::Flush(ack_tx), Some(deadline)) {
         return false;
     }
     ack_rx.recv_deadline(deadline).is_ok()

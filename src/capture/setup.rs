@@ -3,8 +3,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -226,6 +226,8 @@ impl Builder {
             batch_bytes: self.batch_bytes,
             flush_interval: self.flush_interval,
             tx,
+            writer_thread: OnceLock::new(),
+            wake_at: (self.channel_capacity / 4).max(1),
             spare_tx,
             spare_rx,
             closed: AtomicBool::new(false),
@@ -249,6 +251,7 @@ impl Builder {
                 writer.run()
             })
             .map_err(|_| Error::WriterThread("could not be started"))?;
+        let _ = shared.writer_thread.set(handle.thread().clone());
         if self.flush_on_panic {
             panic_hook::install(Arc::downgrade(&shared));
         }
@@ -378,10 +381,9 @@ impl Guard {
             return Ok(());
         };
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
-        g.shared
-            .tx
-            .send(Msg::Flush(ack_tx))
-            .map_err(|_| Error::WriterThread("has stopped"))?;
+        if !g.shared.send_control(Msg::Flush(ack_tx), None) {
+            return Err(Error::WriterThread("has stopped"));
+        }
         ack_rx
             .recv()
             .map_err(|_| Error::WriterThread("has stopped"))
@@ -406,7 +408,7 @@ impl Guard {
 impl GuardInner {
     fn finish(self) -> Result<Finished, Error> {
         self.shared.closed.store(true, Ordering::SeqCst);
-        let _ = self.shared.tx.send(Msg::Shutdown);
+        self.shared.send_control(Msg::Shutdown, None);
         let outcome = self
             .writer
             .join()

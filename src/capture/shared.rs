@@ -3,11 +3,12 @@
 //! counters.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 
 use super::local::ThreadBuf;
@@ -92,6 +93,12 @@ pub(crate) struct Shared {
     pub(crate) batch_bytes: usize,
     pub(crate) flush_interval: Duration,
     pub(crate) tx: Sender<Msg>,
+    /// The writer thread, which sleeps between ticks and is woken only when
+    /// [`Shared::wake_at`] batches wait for it or a control message comes:
+    /// waking a sleeping thread is a system call, too dear for every batch.
+    pub(crate) writer_thread: OnceLock<Thread>,
+    /// Batches queued in the channel at which a sender wakes the writer.
+    pub(crate) wake_at: usize,
     /// Emptied buffers going back to app threads, so batches reuse memory.
     pub(crate) spare_tx: Sender<Vec<u8>>,
     pub(crate) spare_rx: Receiver<Vec<u8>>,
@@ -150,14 +157,50 @@ impl Shared {
             .unwrap_or_else(|_| Vec::with_capacity(self.batch_bytes + 1024))
     }
 
+    /// Wakes the writer if it sleeps (a system call then, else one atomic).
+    #[inline]
+    pub(crate) fn wake_writer(&self) {
+        if let Some(t) = self.writer_thread.get() {
+            t.unpark();
+        }
+    }
+
+    /// Sends a control message (a flush, the shutdown) and wakes the writer
+    /// to read it, waiting for room in the channel until `deadline` if one
+    /// is given, else as long as it takes. False when it was not sent.
+    pub(crate) fn send_control(&self, msg: Msg, deadline: Option<Instant>) -> bool {
+        // Woken first too, so that a full channel is drained.
+        self.wake_writer();
+        let sent = match deadline {
+            Some(d) => self.tx.send_deadline(msg, d).is_ok(),
+            None => self.tx.send(msg).is_ok(),
+        };
+        self.wake_writer();
+        sent
+    }
+
     /// Hands a full batch to the writer: waits for room when lossless,
-    /// drops and counts when lossy or when the writer is gone.
+    /// drops and counts when lossy or when the writer is gone. The writer is
+    /// woken only once [`Shared::wake_at`] batches are queued or the channel
+    /// is full; otherwise its next tick takes the batch.
     pub(crate) fn send(&self, bytes: Vec<u8>, records: u64) {
         let batch = Msg::Batch(Batch { bytes, records });
-        let unsent = if self.lossy {
-            self.tx.try_send(batch).err().map(|e| e.into_inner())
-        } else {
-            self.tx.send(batch).err().map(|e| e.into_inner())
+        let unsent = match self.tx.try_send(batch) {
+            Ok(()) => {
+                if self.tx.len() >= self.wake_at {
+                    self.wake_writer();
+                }
+                None
+            }
+            Err(TrySendError::Full(batch)) => {
+                self.wake_writer();
+                if self.lossy {
+                    Some(batch)
+                } else {
+                    self.tx.send(batch).err().map(|e| e.into_inner())
+                }
+            }
+            Err(TrySendError::Disconnected(batch)) => Some(batch),
         };
         let sent = unsent.is_none();
         if let Some(Msg::Batch(mut b)) = unsent {

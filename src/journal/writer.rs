@@ -1,7 +1,7 @@
 //! The background writer: the only code that touches the journal file.
 //!
-//! It blocks for the first message, drains what else is queued, appends the
-//! batches to a frame, and writes frames out: when one grows past
+//! It sleeps until a tick or until an app thread wakes it, drains what is
+//! queued, appends the batches to a frame, and writes frames out: when one grows past
 //! [`FRAME_TARGET`], and at every tick, when it also collects what idle
 //! threads still hold in their buffers. Ticks come every half flush interval
 //! on a fixed schedule, so a record that missed one tick (its thread was busy
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::record::{put_callsite, put_dropped, put_end, put_thread};
 use super::{FRAME_HEADER_LEN, MAX_FRAME_LEN};
@@ -140,17 +140,15 @@ impl Writer {
         }
     }
 
-    /// The writer thread's loop.
+    /// The writer thread's loop. It sleeps until the next tick unless an app
+    /// thread wakes it: senders do so only for a control message or when
+    /// [`Shared::wake_at`] batches are queued, because waking a sleeping
+    /// thread is a system call on the sender's side, and one per batch was
+    /// the largest single cost on the app thread.
     pub(crate) fn run(mut self) -> WriterOutcome {
         let tick = tick_period(self.shared.flush_interval);
         let mut deadline = Instant::now() + tick;
         loop {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(wait) {
-                Ok(msg) => self.handle(msg),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => self.shutdown = true,
-            }
             self.drain_channel();
             if self.shutdown {
                 break;
@@ -162,6 +160,9 @@ impl Writer {
                     let _ = ack.send(());
                 }
                 deadline = next_deadline(deadline, tick, Instant::now());
+            }
+            if self.rx.is_empty() {
+                std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
             }
         }
         self.collect(true);
@@ -191,8 +192,15 @@ impl Writer {
     }
 
     fn drain_channel(&mut self) {
-        while let Ok(msg) = self.rx.try_recv() {
-            self.handle(msg);
+        loop {
+            match self.rx.try_recv() {
+                Ok(msg) => self.handle(msg),
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    self.shutdown = true;
+                    return;
+                }
+            }
         }
     }
 
