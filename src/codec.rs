@@ -57,6 +57,59 @@ pub(crate) fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
     buf.extend_from_slice(bytes);
 }
 
+/// The fixed part of a record (tag bytes and varints), `N` bytes at most,
+/// assembled on the stack and appended to the buffer with one fixed-size
+/// copy: on the app thread this takes fewer instructions than pushing byte
+/// by byte, each push checking the vector's capacity. `N` is a power of two,
+/// so that indexes masked to it need no bounds check.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Head<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Head<N> {
+    /// A head that starts with `tag`.
+    #[inline(always)]
+    pub(crate) fn new(tag: u8) -> Self {
+        const { assert!(N.is_power_of_two()) };
+        let mut bytes = [0u8; N];
+        bytes[0] = tag;
+        Head { bytes, len: 1 }
+    }
+
+    /// Appends one byte.
+    #[inline(always)]
+    pub(crate) fn byte(mut self, b: u8) -> Self {
+        self.bytes[self.len % N] = b;
+        self.len += 1;
+        self
+    }
+
+    /// Appends `v` as [`put_uvarint`] would.
+    #[inline(always)]
+    pub(crate) fn uvarint(mut self, mut v: u64) -> Self {
+        while v >= 0x80 {
+            self.bytes[self.len % N] = (v as u8) | 0x80;
+            self.len += 1;
+            v >>= 7;
+        }
+        self.bytes[self.len % N] = v as u8;
+        self.len += 1;
+        self
+    }
+
+    /// Appends the head to `buf`. Each caller sizes `N` for the most it
+    /// puts in (ten bytes a varint), so nothing has wrapped around.
+    #[inline(always)]
+    pub(crate) fn append_to(&self, buf: &mut Vec<u8>) {
+        debug_assert!(self.len <= N);
+        let at = buf.len();
+        buf.extend_from_slice(&self.bytes);
+        buf.truncate(at + self.len.min(N));
+    }
+}
+
 /// The varint that opens `b` and its length, by [`Cursor::uvarint`]'s
 /// rules (at most ten bytes, the tenth at most 1), on a plain slice for the
 /// quick readers; `None` for one that rule refuses or that is cut short.
@@ -276,6 +329,19 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        #[test]
+        fn head_writes_what_put_uvarint_writes(tag: u8, b: u8, vs in proptest::collection::vec(any::<u64>(), 0..5)) {
+            let mut want = vec![7u8, tag, b];
+            let mut h = Head::<64>::new(tag).byte(b);
+            for &v in &vs {
+                put_uvarint(&mut want, v);
+                h = h.uvarint(v);
+            }
+            let mut got = vec![7u8];
+            h.append_to(&mut got);
+            prop_assert_eq!(got, want);
+        }
+
         #[test]
         fn uvarint_round_trips(v: u64) {
             let mut buf = Vec::new();

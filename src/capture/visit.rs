@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 
 use tracing_core::field::{Field, Visit};
 
-use crate::codec::{put_bytes, put_uvarint, uvarint_array, zigzag};
+use crate::codec::{Head, put_bytes, put_uvarint, uvarint_array, zigzag};
 use crate::value::{T_BYTES, T_F64, T_FALSE, T_I64, T_I128, T_STR, T_TRUE, T_U64, T_U128};
 
 /// The longest string or byte value kept; longer strings are cut there and
@@ -39,31 +39,42 @@ impl<'a> FieldEncoder<'a> {
         }
     }
 
-    /// Writes the field's index and returns false if its value is redacted
-    /// (in which case the redaction marker has been written).
-    #[inline]
-    fn field(&mut self, field: &Field) -> bool {
+    /// The field's index byte, counted, or `None` when the field is skipped
+    /// or its value is redacted (in which case the index and the redaction
+    /// marker have been written).
+    #[inline(always)]
+    fn field(&mut self, field: &Field) -> Option<u8> {
         let idx = field.index();
         // tracing allows 32 fields per callsite and the field list stores
-        // indices in one byte: a field past that is skipped (returns false).
+        // indices in one byte: a field past that is skipped.
         if idx > 255 || self.count == u8::MAX {
-            return false;
+            return None;
         }
         self.count += 1;
-        self.buf.push(idx as u8);
         if idx < 32 && self.redact & (1 << idx) != 0 {
+            self.buf.push(idx as u8);
             self.buf.push(T_STR);
             put_bytes(self.buf, REDACTED.as_bytes());
-            return false;
+            return None;
         }
-        true
+        Some(idx as u8)
     }
 
-    fn put_str(&mut self, s: &str) {
-        self.buf.push(T_STR);
-        if s.len() <= MAX_VALUE_LEN {
-            put_bytes(self.buf, s.as_bytes());
+    #[inline]
+    fn put_str(&mut self, idx: u8, s: &str) {
+        if s.len() < 0x80 {
+            // The common case: the index, tag and length in one copy.
+            self.buf.extend_from_slice(&[idx, T_STR, s.len() as u8]);
+            self.buf.extend_from_slice(s.as_bytes());
+        } else if s.len() <= MAX_VALUE_LEN {
+            Head::<16>::new(idx)
+                .byte(T_STR)
+                .uvarint(s.len() as u64)
+                .append_to(self.buf);
+            self.buf.extend_from_slice(s.as_bytes());
         } else {
+            self.buf.push(idx);
+            self.buf.push(T_STR);
             let mut end = MAX_VALUE_LEN;
             while !s.is_char_boundary(end) {
                 end -= 1;
@@ -76,7 +87,8 @@ impl<'a> FieldEncoder<'a> {
 
     /// Formats `value` into the buffer as a string: one byte is reserved for
     /// the length and the text is shifted only when it needs a longer one.
-    fn put_fmt(&mut self, value: fmt::Arguments<'_>) {
+    fn put_fmt(&mut self, idx: u8, value: fmt::Arguments<'_>) {
+        self.buf.push(idx);
         self.buf.push(T_STR);
         let len_at = self.buf.len();
         self.buf.push(0);
@@ -132,70 +144,92 @@ impl fmt::Write for CappedWriter<'_> {
 
 impl Visit for FieldEncoder<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if self.field(field) {
-            self.buf.push(T_F64);
-            self.buf.extend_from_slice(&value.to_le_bytes());
+        if let Some(idx) = self.field(field) {
+            let mut h = Head::<16>::new(idx).byte(T_F64);
+            for b in value.to_le_bytes() {
+                h = h.byte(b);
+            }
+            h.append_to(self.buf);
         }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if self.field(field) {
-            self.buf.push(T_I64);
-            put_uvarint(self.buf, zigzag(value));
+        if let Some(idx) = self.field(field) {
+            let v = zigzag(value);
+            if v < 0x80 {
+                self.buf.extend_from_slice(&[idx, T_I64, v as u8]);
+            } else {
+                Head::<16>::new(idx)
+                    .byte(T_I64)
+                    .uvarint(v)
+                    .append_to(self.buf);
+            }
         }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.field(field) {
-            self.buf.push(T_U64);
-            put_uvarint(self.buf, value);
+        if let Some(idx) = self.field(field) {
+            if value < 0x80 {
+                self.buf.extend_from_slice(&[idx, T_U64, value as u8]);
+            } else {
+                Head::<16>::new(idx)
+                    .byte(T_U64)
+                    .uvarint(value)
+                    .append_to(self.buf);
+            }
         }
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        if self.field(field) {
+        if let Some(idx) = self.field(field) {
+            self.buf.push(idx);
             self.buf.push(T_I128);
             self.buf.extend_from_slice(&value.to_le_bytes());
         }
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        if self.field(field) {
+        if let Some(idx) = self.field(field) {
+            self.buf.push(idx);
             self.buf.push(T_U128);
             self.buf.extend_from_slice(&value.to_le_bytes());
         }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if self.field(field) {
+        if let Some(idx) = self.field(field) {
+            self.buf.push(idx);
             self.buf.push(if value { T_TRUE } else { T_FALSE });
         }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.field(field) {
-            self.put_str(value);
+        if let Some(idx) = self.field(field) {
+            self.put_str(idx, value);
         }
     }
 
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        if self.field(field) {
-            self.buf.push(T_BYTES);
+        if let Some(idx) = self.field(field) {
             let v = &value[..value.len().min(MAX_VALUE_LEN)];
-            put_bytes(self.buf, v);
+            Head::<16>::new(idx)
+                .byte(T_BYTES)
+                .uvarint(v.len() as u64)
+                .append_to(self.buf);
+            self.buf.extend_from_slice(v);
         }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        if self.field(field) {
+        if let Some(idx) = self.field(field) {
             // The error and its chain of sources, as `Display` shows them.
-            self.put_fmt(format_args!("{}", ErrorChain(value)));
+            self.put_fmt(idx, format_args!("{}", ErrorChain(value)));
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.field(field) {
-            self.put_fmt(format_args!("{value:?}"));
+        if let Some(idx) = self.field(field) {
+            self.put_fmt(idx, format_args!("{value:?}"));
         }
     }
 }

@@ -7,7 +7,7 @@
 //! the trace origin; threads and callsites are small numbers defined by
 //! `THREAD` and `CALLSITE` records earlier in the journal.
 
-use crate::codec::{Cursor, put_bytes, put_uvarint, uvarint_prefix};
+use crate::codec::{Cursor, Head, put_bytes, put_uvarint, uvarint_prefix};
 use crate::error::Error;
 use crate::value::{fields_len, skip_fields};
 
@@ -104,19 +104,19 @@ pub(crate) fn put_new_span(
     t: u64,
     thread: u32,
 ) {
-    buf.push(R_NEW_SPAN);
-    put_uvarint(buf, span);
-    put_uvarint(buf, parent);
-    put_uvarint(buf, u64::from(callsite));
-    put_uvarint(buf, t);
-    put_uvarint(buf, u64::from(thread));
+    Head::<64>::new(R_NEW_SPAN)
+        .uvarint(span)
+        .uvarint(parent)
+        .uvarint(u64::from(callsite))
+        .uvarint(t)
+        .uvarint(u64::from(thread))
+        .append_to(buf);
 }
 
 /// Header of a RECORD record; the caller appends the field list.
 #[inline]
 pub(crate) fn put_record(buf: &mut Vec<u8>, span: u64) {
-    buf.push(R_RECORD);
-    put_uvarint(buf, span);
+    Head::<16>::new(R_RECORD).uvarint(span).append_to(buf);
 }
 
 #[inline]
@@ -128,27 +128,30 @@ pub(crate) fn put_follows(buf: &mut Vec<u8>, span: u64, follows: u64) {
 
 #[inline]
 pub(crate) fn put_enter_exit(buf: &mut Vec<u8>, enter: bool, span: u64, t: u64, thread: u32) {
-    buf.push(if enter { R_ENTER } else { R_EXIT });
-    put_uvarint(buf, span);
-    put_uvarint(buf, t);
-    put_uvarint(buf, u64::from(thread));
+    Head::<32>::new(if enter { R_ENTER } else { R_EXIT })
+        .uvarint(span)
+        .uvarint(t)
+        .uvarint(u64::from(thread))
+        .append_to(buf);
 }
 
 #[inline]
 pub(crate) fn put_close(buf: &mut Vec<u8>, span: u64, t: u64) {
-    buf.push(R_CLOSE);
-    put_uvarint(buf, span);
-    put_uvarint(buf, t);
+    Head::<32>::new(R_CLOSE)
+        .uvarint(span)
+        .uvarint(t)
+        .append_to(buf);
 }
 
 /// Header of an EVENT record; the caller appends the field list.
 #[inline]
 pub(crate) fn put_event(buf: &mut Vec<u8>, parent: u64, callsite: u32, t: u64, thread: u32) {
-    buf.push(R_EVENT);
-    put_uvarint(buf, parent);
-    put_uvarint(buf, u64::from(callsite));
-    put_uvarint(buf, t);
-    put_uvarint(buf, u64::from(thread));
+    Head::<32>::new(R_EVENT)
+        .uvarint(parent)
+        .uvarint(u64::from(callsite))
+        .uvarint(t)
+        .uvarint(u64::from(thread))
+        .append_to(buf);
 }
 
 pub(crate) fn put_dropped(buf: &mut Vec<u8>, total: u64) {
