@@ -942,7 +942,11 @@ mod tests {
         assert!(len > 4 * AHEAD_BYTES as u64, "journal of {len} bytes");
         let ahead = read_all(&journal, true);
         assert_eq!(ahead, read_all(&journal, false));
-        assert!(ahead.0.len() > 2 * (AHEAD_BYTES >> 16), "{} frames", ahead.0.len());
+        assert!(
+            ahead.0.len() > 2 * (AHEAD_BYTES >> 16),
+            "{} frames",
+            ahead.0.len()
+        );
 
         let (done_tx, done) = crossbeam_channel::bounded(1);
         let path = journal.clone();
@@ -955,7 +959,8 @@ mod tests {
             let _ = done_tx.send(());
         });
         assert!(
-            done.recv_timeout(std::time::Duration::from_secs(20)).is_ok(),
+            done.recv_timeout(std::time::Duration::from_secs(20))
+                .is_ok(),
             "dropping the reader did not stop its thread"
         );
         let _ = std::fs::remove_dir_all(&dir);
