@@ -106,8 +106,9 @@ impl Builder {
     /// How many batches may wait for the writer (at least 1).
     ///
     /// The writer sleeps between ticks; an app thread wakes it only when a
-    /// quarter of this many batches wait or the channel is full, because
-    /// waking a sleeping thread is a system call on the app thread.
+    /// quarter of this many batches wait or the channel is full (and for a
+    /// flush or the end), because waking a sleeping thread is a system call
+    /// on the app thread.
     pub fn channel_capacity(mut self, batches: usize) -> Self {
         self.channel_capacity = batches.max(1);
         self
@@ -125,9 +126,9 @@ impl Builder {
     /// The longest a record stays in memory before the writer hands it to
     /// the operating system: what a process killed with SIGKILL can lose.
     ///
-    /// The writer ticks every half interval on a fixed schedule (and writes
-    /// sooner when a quarter of the channel is waiting: 1 MiB by default),
-    /// so a record that misses one tick
+    /// The writer ticks every half interval on a fixed schedule (and takes
+    /// batches sooner when a quarter of the channel is waiting: 1 MiB with
+    /// the default batches), so a record that misses one tick
     /// still reaches the file within the interval; only a machine that
     /// keeps the writer thread off every core for longer can stretch it.
     pub fn flush_interval(mut self, interval: Duration) -> Self {

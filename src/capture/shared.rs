@@ -197,7 +197,11 @@ impl Shared {
                 if self.lossy {
                     Some(batch)
                 } else {
-                    self.tx.send(batch).err().map(|e| e.into_inner())
+                    let unsent = self.tx.send(batch).err().map(|e| e.into_inner());
+                    // Other senders may have filled the channel while this
+                    // one waited, without waking the writer: wake it again.
+                    self.wake_writer();
+                    unsent
                 }
             }
             Err(TrySendError::Disconnected(batch)) => Some(batch),

@@ -87,14 +87,15 @@ pub struct RecoverStats {
     pub file_len: u64,
 }
 
-/// Reads the journal's whole frames one at a time into a reused buffer.
+/// Reads the journal's whole frames one at a time into reused buffers.
 ///
-/// This is the streaming layer the converter uses: memory is one frame.
-///
-/// A second thread reads and checksums the next frames while the caller
+/// This is the streaming layer the converter uses: memory is a few frames,
+/// whatever the journal's length. A second thread reads and checksums the next frames while the caller
 /// decodes this one (a conversion has the machine to itself by then): in
-/// memory are the frame being decoded, one being read, and those waiting,
-/// less than [`AHEAD_BYTES`] of them before the last one queued.
+/// memory are the frame being decoded, one being read, those waiting (at
+/// most [`AHEAD_FRAMES`], less than [`AHEAD_BYTES`] before the last one
+/// queued) and a pool of as many emptied buffers, each no larger than
+/// [`RECYCLE_MAX`].
 #[derive(Debug)]
 pub(crate) struct FrameReader {
     path: PathBuf,
@@ -122,16 +123,28 @@ type ReadFrame = (Result<Next, Error>, Vec<u8>);
 /// this much is queued (the frame that crosses it still goes).
 const AHEAD_BYTES: usize = 1 << 20;
 
+/// Frames the read-ahead thread may have waiting, however small they are:
+/// with [`AHEAD_BYTES`], this bounds the buffers in circulation.
+const AHEAD_FRAMES: usize = 16;
+
 /// The read-ahead thread is woken once the decoder has taken what waits
-/// down to this many bytes: waking a sleeping thread is a system call, and
-/// one per frame was 6% of a conversion's time.
+/// down to a quarter of both bounds: waking a sleeping thread is a system
+/// call, and one per frame was 6% of a conversion's time.
 const AHEAD_WAKE_BYTES: usize = AHEAD_BYTES / 4;
+const AHEAD_WAKE_FRAMES: usize = AHEAD_FRAMES / 4;
+
+/// A frame buffer larger than this is dropped after use instead of going
+/// back to be filled again, so that a rare huge frame does not stay
+/// allocated in the pool (the writer's frames are about 64 KiB).
+const RECYCLE_MAX: usize = 256 << 10;
 
 /// What the decoder and the read-ahead thread share besides the channels.
 #[derive(Debug, Default)]
 struct AheadState {
     /// Bytes of the frames in the channel.
     queued: AtomicUsize,
+    /// Frames in the channel.
+    frames: AtomicUsize,
     /// Set by the thread while it sleeps on a full queue.
     asleep: AtomicBool,
     /// Set when the decoder is gone.
@@ -154,7 +167,11 @@ impl Ahead {
     fn recv(&self) -> Option<ReadFrame> {
         let got = self.full.recv().ok()?;
         let left = self.state.queued.fetch_sub(got.1.len(), SeqCst) - got.1.len();
-        if left <= AHEAD_WAKE_BYTES && self.state.asleep.swap(false, SeqCst) {
+        let frames = self.state.frames.fetch_sub(1, SeqCst) - 1;
+        if left <= AHEAD_WAKE_BYTES
+            && frames <= AHEAD_WAKE_FRAMES
+            && self.state.asleep.swap(false, SeqCst)
+        {
             if let Some(t) = &self.thread {
                 t.thread().unpark();
             }
@@ -175,22 +192,31 @@ impl Drop for Ahead {
     }
 }
 
-/// Hands `item` to the decoder once less than [`AHEAD_BYTES`] wait,
-/// sleeping until then. False when the decoder is gone.
+impl AheadState {
+    /// Whether the queue is at either bound.
+    fn full(&self) -> bool {
+        self.queued.load(SeqCst) >= AHEAD_BYTES || self.frames.load(SeqCst) >= AHEAD_FRAMES
+    }
+}
+
+/// Hands `item` to the decoder once less than [`AHEAD_BYTES`] and fewer
+/// than [`AHEAD_FRAMES`] frames wait, sleeping until then. False when the
+/// decoder is gone.
 fn send_ahead(full: &Sender<ReadFrame>, state: &AheadState, item: ReadFrame) -> bool {
-    while state.queued.load(SeqCst) >= AHEAD_BYTES {
+    while state.full() {
         if state.stop.load(SeqCst) {
             return false;
         }
         state.asleep.store(true, SeqCst);
         // Still full after saying so: a wake-up will come. The sleep is
         // bounded as well, so a missed one costs time, never a hang.
-        if state.queued.load(SeqCst) >= AHEAD_BYTES && !state.stop.load(SeqCst) {
+        if state.full() && !state.stop.load(SeqCst) {
             std::thread::park_timeout(std::time::Duration::from_millis(50));
         }
         state.asleep.store(false, SeqCst);
     }
     state.queued.fetch_add(item.1.len(), SeqCst);
+    state.frames.fetch_add(1, SeqCst);
     !state.stop.load(SeqCst) && full.send(item).is_ok()
 }
 
@@ -266,12 +292,14 @@ impl RawFrames {
     }
 
     /// Starts a thread that reads frames ahead into buffers sent back
-    /// through `empty`, one frame waiting at most; stops after the first
+    /// through `empty`, as many waiting as [`send_ahead`] allows; stops after the first
     /// result that is not a frame, or when the reader is dropped.
     fn read_ahead(self) -> Result<Frames, RawFrames> {
-        // Unbounded: the thread bounds what waits by bytes.
+        // Unbounded: the thread bounds what waits by bytes and frames.
         let (full_tx, full) = crossbeam_channel::unbounded();
-        let (empty, empty_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+        // The buffers in circulation: those waiting, one being read, one
+        // being decoded; more are dropped.
+        let (empty, empty_rx) = crossbeam_channel::bounded::<Vec<u8>>(AHEAD_FRAMES + 2);
         let (ready_tx, ready) = crossbeam_channel::bounded::<RawFrames>(1);
         let state = Arc::new(AheadState::default());
         let thread_state = Arc::clone(&state);
@@ -450,8 +478,12 @@ impl FrameReader {
                         io::Error::other("the journal's read-ahead thread stopped"),
                     ));
                 };
-                // The frame decoded last goes back to be filled again.
-                let _ = ahead.empty.send(std::mem::replace(&mut self.frame, buf));
+                // The frame decoded last goes back to be filled again,
+                // unless it is a rare huge one.
+                let used = std::mem::replace(&mut self.frame, buf);
+                if used.capacity() <= RECYCLE_MAX {
+                    let _ = ahead.empty.try_send(used);
+                }
                 next?
             }
             Frames::Inline(raw) => raw.next(&mut self.frame)?,
@@ -963,6 +995,47 @@ mod tests {
                 .is_ok(),
             "dropping the reader did not stop its thread"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A journal of many small frames (a flush after every few records): no
+    /// more than [`AHEAD_FRAMES`] frames ever wait, however little they
+    /// weigh, so the buffers in circulation stay few.
+    #[test]
+    fn reading_ahead_bounds_the_frames_waiting() {
+        let dir = std::env::temp_dir().join(format!("bhtrace-frames-small-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (layer, guard) = crate::Builder::new(dir.join("t.bht"))
+            .convert(false)
+            .batch_bytes(64)
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            for i in 0..600u64 {
+                tracing::info!(i, "small");
+                guard.flush().unwrap();
+            }
+        });
+        let journal = guard.finish().unwrap().journal.unwrap();
+        let mut r = FrameReader::open_with(&journal, true).unwrap();
+        let mut frames = 0;
+        let mut most = 0;
+        loop {
+            // Give the thread time to fill its queue as far as it may.
+            if frames % 100 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            if let Frames::Ahead(a) = &r.frames {
+                most = most.max(a.state.frames.load(SeqCst));
+            }
+            if r.next_frame().unwrap().is_none() {
+                break;
+            }
+            frames += 1;
+        }
+        assert!(frames >= 600, "{frames} frames");
+        assert!(most <= AHEAD_FRAMES, "{most} frames waited");
+        assert!(most >= AHEAD_FRAMES / 2, "the thread read ahead: {most}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -503,6 +503,33 @@ mod tests {
         Some((rec, c.pos()))
     }
 
+    /// Every head holds its largest values (each varint at its longest):
+    /// a head too small would wrap around and corrupt the record silently.
+    #[test]
+    fn heads_hold_their_largest_values() {
+        let recs = records([u64::MAX; 4], &[0]);
+        for rec in &recs {
+            let (decoded, len) = checked(rec, true).expect("decodes");
+            assert_eq!(len, rec.len(), "{decoded:?}");
+        }
+        let mut r = Vec::new();
+        put_new_span(&mut r, u64::MAX, u64::MAX, u32::MAX, u64::MAX, u32::MAX);
+        r.push(0);
+        assert_eq!(r.len(), 1 + 10 + 10 + 5 + 10 + 5 + 1);
+        let (decoded, _) = checked(&r, true).unwrap();
+        assert!(matches!(
+            decoded,
+            RecordRef::NewSpan {
+                span: u64::MAX,
+                parent: u64::MAX,
+                callsite: u32::MAX,
+                t: u64::MAX,
+                thread: u32::MAX,
+                ..
+            }
+        ));
+    }
+
     const HOT: [u8; 7] = [
         R_NEW_SPAN, R_RECORD, R_FOLLOWS, R_ENTER, R_EXIT, R_CLOSE, R_EVENT,
     ];
