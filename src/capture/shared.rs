@@ -182,7 +182,10 @@ impl Shared {
     /// Hands a full batch to the writer: waits for room when lossless,
     /// drops and counts when lossy or when the writer is gone. The writer is
     /// woken only once [`Shared::wake_at`] batches are queued or the channel
-    /// is full; otherwise its next tick takes the batch.
+    /// is full; otherwise its next tick takes the batch. Once per batch, so
+    /// kept out of the layer's callbacks.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn send(&self, bytes: Vec<u8>, records: u64) {
         let batch = Msg::Batch(Batch { bytes, records });
         let unsent = match self.tx.try_send(batch) {
