@@ -590,12 +590,31 @@ fn for_each_record(
     progress: &mut dyn FnMut(u64),
     mut f: impl FnMut(RecordRef<'_>, u64) -> Result<(), Error>,
 ) -> Result<(FrameReader, u64), Error> {
-    let mut frames = FrameReader::open(path)?;
+    let mut frames = FrameReader::open_parsing(path, text)?;
     let mut valid_end = u64::MAX;
     let mut records = 0u64;
-    'frames: while let Some((frame, offset)) = frames.next_frame()? {
+    'frames: while let Some((frame, offset, parsed)) = frames.next_frame()? {
         let mut c = Cursor::new(frame, offset, Section::Journal);
         let mut n = 0u64;
+        // The records the read-ahead thread parsed: the same records, in
+        // the same order, as decoding here gives; the rest is decoded here.
+        for p in parsed {
+            let at = offset + p.start() as u64;
+            if at >= limit {
+                break 'frames;
+            }
+            let rec = match p.record(frame) {
+                Some(rec) => rec,
+                None => {
+                    // A rare kind: decoded again here (it decoded there).
+                    let rest = frame.get(p.start()..).unwrap_or_default();
+                    next_record_as(&mut Cursor::new(rest, at, Section::Journal), text)?
+                }
+            };
+            f(rec, at)?;
+            n += 1;
+        }
+        c.advance(parsed.last().map_or(0, |p| p.end()));
         while !c.is_empty() {
             let at = c.offset();
             if at >= limit {

@@ -13,7 +13,7 @@ use tracing_core::Level;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::record::{KIND_SPAN, RecordRef, level_from_byte, next_record};
+use super::record::{KIND_SPAN, Parsed, RecordRef, level_from_byte, next_record, parse_frame};
 use super::{
     FRAME_HEADER_LEN, JOURNAL_MAGIC, JOURNAL_VERSION, MAX_FRAME_LEN, MAX_HEADER_LEN, PREAMBLE_LEN,
     ProcessInfo,
@@ -102,6 +102,8 @@ pub(crate) struct FrameReader {
     process: ProcessInfo,
     frames: Frames,
     frame: Vec<u8>,
+    /// The records of `frame` parsed ahead, a prefix of them, or none.
+    parsed: Vec<Parsed>,
     frame_offset: u64,
     stats: RecoverStats,
     done: bool,
@@ -117,7 +119,18 @@ enum Frames {
 
 /// What the read-ahead thread sends: what it found, and the buffer that
 /// holds the frame if it found one.
-type ReadFrame = (Result<Next, Error>, Vec<u8>);
+type ReadFrame = (Result<Next, Error>, Vec<u8>, Vec<Parsed>);
+
+/// What a waiting [`ReadFrame`] counts against [`AHEAD_BYTES`]: its frame
+/// and its parsed records.
+fn weight(item: &ReadFrame) -> usize {
+    item.1.len() + item.2.len() * std::mem::size_of::<Parsed>()
+}
+
+/// Frames larger than this are not parsed ahead (the decoder decodes
+/// them): the writer's are about 64 KiB, and parsed records take up to 28
+/// times their frame's bytes.
+const PARSE_MAX: usize = 256 << 10;
 
 /// Bytes of frames the read-ahead thread may have waiting: it sleeps once
 /// this much is queued (the frame that crosses it still goes).
@@ -156,7 +169,7 @@ struct AheadState {
 #[derive(Debug)]
 struct Ahead {
     full: Receiver<ReadFrame>,
-    empty: Sender<Vec<u8>>,
+    empty: Sender<(Vec<u8>, Vec<Parsed>)>,
     state: Arc<AheadState>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -166,7 +179,8 @@ impl Ahead {
     /// is left waiting.
     fn recv(&self) -> Option<ReadFrame> {
         let got = self.full.recv().ok()?;
-        let left = self.state.queued.fetch_sub(got.1.len(), SeqCst) - got.1.len();
+        let w = weight(&got);
+        let left = self.state.queued.fetch_sub(w, SeqCst) - w;
         let frames = self.state.frames.fetch_sub(1, SeqCst) - 1;
         if left <= AHEAD_WAKE_BYTES
             && frames <= AHEAD_WAKE_FRAMES
@@ -215,7 +229,7 @@ fn send_ahead(full: &Sender<ReadFrame>, state: &AheadState, item: ReadFrame) -> 
         }
         state.asleep.store(false, SeqCst);
     }
-    state.queued.fetch_add(item.1.len(), SeqCst);
+    state.queued.fetch_add(weight(&item), SeqCst);
     state.frames.fetch_add(1, SeqCst);
     !state.stop.load(SeqCst) && full.send(item).is_ok()
 }
@@ -294,12 +308,14 @@ impl RawFrames {
     /// Starts a thread that reads frames ahead into buffers sent back
     /// through `empty`, as many waiting as [`send_ahead`] allows; stops after the first
     /// result that is not a frame, or when the reader is dropped.
-    fn read_ahead(self) -> Result<Frames, RawFrames> {
+    /// With `parse` (the `text` flag of [`next_record_as`]), the thread
+    /// also parses each frame's records.
+    fn read_ahead(self, parse: Option<bool>) -> Result<Frames, RawFrames> {
         // Unbounded: the thread bounds what waits by bytes and frames.
         let (full_tx, full) = crossbeam_channel::unbounded();
         // The buffers in circulation: those waiting, one being read, one
         // being decoded; more are dropped.
-        let (empty, empty_rx) = crossbeam_channel::bounded::<Vec<u8>>(AHEAD_FRAMES + 2);
+        let (empty, empty_rx) = crossbeam_channel::bounded(AHEAD_FRAMES + 2);
         let (ready_tx, ready) = crossbeam_channel::bounded::<RawFrames>(1);
         let state = Arc::new(AheadState::default());
         let thread_state = Arc::clone(&state);
@@ -309,10 +325,17 @@ impl RawFrames {
                 // The frames arrive here, so a failed spawn keeps them.
                 let Ok(mut raw) = ready.recv() else { return };
                 loop {
-                    let mut buf = empty_rx.try_recv().unwrap_or_default();
+                    let (mut buf, mut parsed): (Vec<u8>, Vec<Parsed>) =
+                        empty_rx.try_recv().unwrap_or_default();
                     let next = raw.next(&mut buf);
                     let more = matches!(next, Ok(Next::Frame { .. }));
-                    if !send_ahead(&full_tx, &thread_state, (next, buf)) || !more {
+                    parsed.clear();
+                    if let (true, Some(text)) = (more, parse) {
+                        if buf.len() <= PARSE_MAX {
+                            parse_frame(&buf, text, &mut parsed);
+                        }
+                    }
+                    if !send_ahead(&full_tx, &thread_state, (next, buf, parsed)) || !more {
                         return;
                     }
                 }
@@ -336,11 +359,18 @@ impl RawFrames {
 impl FrameReader {
     /// Opens a journal and validates its preamble and process header.
     pub(crate) fn open(path: &Path) -> Result<Self, Error> {
-        Self::open_with(path, true)
+        Self::open_with(path, true, None)
+    }
+
+    /// [`FrameReader::open`], with the records of each frame parsed ahead
+    /// as `next_record_as(_, text)` decodes them, given by
+    /// [`FrameReader::next_frame`] (when the read-ahead thread runs).
+    pub(crate) fn open_parsing(path: &Path, text: bool) -> Result<Self, Error> {
+        Self::open_with(path, true, Some(text))
     }
 
     /// [`FrameReader::open`], reading frames on this thread unless `ahead`.
-    fn open_with(path: &Path, ahead: bool) -> Result<Self, Error> {
+    fn open_with(path: &Path, ahead: bool, parse: Option<bool>) -> Result<Self, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         // A read buffer a quarter of the writer's frame size: it gathers
@@ -418,7 +448,7 @@ impl FrameReader {
             file_len,
         };
         let frames = if ahead {
-            raw.read_ahead().unwrap_or_else(Frames::Inline)
+            raw.read_ahead(parse).unwrap_or_else(Frames::Inline)
         } else {
             Frames::Inline(raw)
         };
@@ -427,6 +457,7 @@ impl FrameReader {
             process,
             frames,
             frame: Vec::new(),
+            parsed: Vec::new(),
             frame_offset: end,
             stats: RecoverStats {
                 bytes: end,
@@ -464,15 +495,18 @@ impl FrameReader {
         self.stats.stop_reason = Some(reason);
     }
 
-    /// The next whole frame's records and the file offset they start at, or
-    /// `None` at the end of the file or at the first torn or corrupt frame.
-    pub(crate) fn next_frame(&mut self) -> Result<Option<(&[u8], u64)>, Error> {
+    /// The next whole frame's records, the file offset they start at, and
+    /// the first of them parsed ahead (all, some or none: see
+    /// [`parse_frame`]), or `None` at the end of the file or at the first
+    /// torn or corrupt frame.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn next_frame(&mut self) -> Result<Option<(&[u8], u64, &[Parsed])>, Error> {
         if self.done {
             return Ok(None);
         }
         let next = match &mut self.frames {
             Frames::Ahead(ahead) => {
-                let Some((next, buf)) = ahead.recv() else {
+                let Some((next, buf, parsed)) = ahead.recv() else {
                     return Err(Error::io(
                         &self.path,
                         io::Error::other("the journal's read-ahead thread stopped"),
@@ -481,12 +515,18 @@ impl FrameReader {
                 // The frame decoded last goes back to be filled again,
                 // unless it is a rare huge one.
                 let used = std::mem::replace(&mut self.frame, buf);
-                if used.capacity() <= RECYCLE_MAX {
-                    let _ = ahead.empty.try_send(used);
+                let used_parsed = std::mem::replace(&mut self.parsed, parsed);
+                if used.capacity() <= RECYCLE_MAX
+                    && used_parsed.capacity() * std::mem::size_of::<Parsed>() <= RECYCLE_MAX
+                {
+                    let _ = ahead.empty.try_send((used, used_parsed));
                 }
                 next?
             }
-            Frames::Inline(raw) => raw.next(&mut self.frame)?,
+            Frames::Inline(raw) => {
+                self.parsed.clear();
+                raw.next(&mut self.frame)?
+            }
         };
         match next {
             Next::Frame { offset, declared } => {
@@ -494,7 +534,7 @@ impl FrameReader {
                 self.stats.frames += 1;
                 self.stats.bytes += declared;
                 self.stats.stopped_at = offset - FRAME_HEADER_LEN as u64 + declared;
-                Ok(Some((&self.frame, self.frame_offset)))
+                Ok(Some((&self.frame, self.frame_offset, &self.parsed)))
             }
             Next::End { at } => {
                 self.done = true;
@@ -738,7 +778,7 @@ impl JournalReader {
     /// Decodes the next whole frame's records onto `out`; false at the end
     /// of the file or at the first torn or corrupt frame.
     fn decode_frame(&mut self, out: &mut Vec<Record>) -> Result<bool, Error> {
-        let Some((frame, offset)) = self.frames.next_frame()? else {
+        let Some((frame, offset, _)) = self.frames.next_frame()? else {
             return Ok(false);
         };
         let names = &mut self.names;
@@ -893,9 +933,9 @@ mod tests {
 
     /// Every frame, its offset, and the stats at the end.
     fn read_all(path: &Path, ahead: bool) -> (Vec<(Vec<u8>, u64)>, RecoverStats) {
-        let mut r = FrameReader::open_with(path, ahead).unwrap();
+        let mut r = FrameReader::open_with(path, ahead, None).unwrap();
         let mut frames = Vec::new();
-        while let Some((frame, offset)) = r.next_frame().unwrap() {
+        while let Some((frame, offset, _)) = r.next_frame().unwrap() {
             frames.push((frame.to_vec(), offset));
         }
         assert!(r.next_frame().unwrap().is_none(), "stays at the end");
@@ -983,7 +1023,7 @@ mod tests {
         let (done_tx, done) = crossbeam_channel::bounded(1);
         let path = journal.clone();
         std::thread::spawn(move || {
-            let mut r = FrameReader::open_with(&path, true).unwrap();
+            let mut r = FrameReader::open_with(&path, true, None).unwrap();
             assert!(r.next_frame().unwrap().is_some());
             // Let the thread fill its queue and go to sleep.
             std::thread::sleep(std::time::Duration::from_millis(200));
@@ -1017,7 +1057,7 @@ mod tests {
             }
         });
         let journal = guard.finish().unwrap().journal.unwrap();
-        let mut r = FrameReader::open_with(&journal, true).unwrap();
+        let mut r = FrameReader::open_with(&journal, true, None).unwrap();
         let mut frames = 0;
         let mut most = 0;
         loop {

@@ -340,6 +340,199 @@ fn hot_record<'a, R: Reads<'a>>(
     }))
 }
 
+/// A record decoded ahead of its use (by the journal's read-ahead thread):
+/// its numbers, and where its slices lie in the frame, from which
+/// [`Parsed::record`] rebuilds the [`RecordRef`] without decoding again.
+/// The rare kinds keep only their extent and are decoded where used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Parsed {
+    tag: u8,
+    /// The record's extent in the frame.
+    start: u32,
+    end: u32,
+    /// Where its `body` and `fields` slices start (both end at `end`).
+    body: u32,
+    fields: u32,
+    /// The span (the parent for an event).
+    a: u64,
+    /// The parent of a new span, the span a span follows.
+    b: u64,
+    t: u64,
+    callsite: u32,
+    thread: u32,
+}
+
+/// The tag [`Parsed`] gives the rare kinds.
+const PARSED_OTHER: u8 = 0;
+
+impl Parsed {
+    /// Where the record ends in its frame.
+    pub(crate) fn end(&self) -> usize {
+        self.end as usize
+    }
+
+    /// Where the record starts in its frame.
+    pub(crate) fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    /// The record, from the frame it was parsed from; `None` for a rare
+    /// kind (or a frame that is not that one), which the caller decodes.
+    #[inline]
+    pub(crate) fn record<'a>(&self, frame: &'a [u8]) -> Option<RecordRef<'a>> {
+        let end = self.end as usize;
+        let body = frame.get(self.body as usize..end)?;
+        let fields = frame.get(self.fields as usize..end)?;
+        Some(match self.tag {
+            R_NEW_SPAN => RecordRef::NewSpan {
+                span: self.a,
+                parent: self.b,
+                callsite: self.callsite,
+                t: self.t,
+                thread: self.thread,
+                fields,
+            },
+            R_RECORD => RecordRef::Record {
+                span: self.a,
+                fields,
+            },
+            R_FOLLOWS => RecordRef::Follows {
+                span: self.a,
+                follows: self.b,
+            },
+            R_ENTER => RecordRef::Enter {
+                span: self.a,
+                t: self.t,
+                thread: self.thread,
+                body,
+            },
+            R_EXIT => RecordRef::Exit {
+                span: self.a,
+                t: self.t,
+                thread: self.thread,
+                body,
+            },
+            R_CLOSE => RecordRef::Close {
+                span: self.a,
+                t: self.t,
+            },
+            R_EVENT => RecordRef::Event {
+                parent: self.a,
+                callsite: self.callsite,
+                t: self.t,
+                thread: self.thread,
+                body,
+                fields,
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// Decodes the records of `frame` into `out` as [`next_record_as`] would,
+/// stopping before the first record it refuses (the caller decodes from
+/// there and meets the same error). At most `frame.len()` bytes of records
+/// are parsed: `out` holds at most one entry per 2 bytes of frame.
+pub(crate) fn parse_frame(frame: &[u8], text: bool, out: &mut Vec<Parsed>) {
+    out.clear();
+    let Ok(len) = u32::try_from(frame.len()) else {
+        return;
+    };
+    let base = frame.as_ptr() as usize;
+    // A slice's offset in the frame (every slice below is inside it).
+    let at = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
+    let mut pos = 0usize;
+    while pos < frame.len() {
+        let rest = &frame[pos..];
+        let start = pos as u32;
+        let (rec, n) = match quick_record(rest, text) {
+            Some(r) => r,
+            None => {
+                let mut c = Cursor::new(rest, 0, crate::error::Section::Journal);
+                if checked_record(&mut c, text).is_err() {
+                    return;
+                }
+                pos += c.pos();
+                out.push(Parsed {
+                    tag: PARSED_OTHER,
+                    start,
+                    end: pos as u32,
+                    body: len,
+                    fields: len,
+                    a: 0,
+                    b: 0,
+                    t: 0,
+                    callsite: 0,
+                    thread: 0,
+                });
+                continue;
+            }
+        };
+        pos += n;
+        let end = pos as u32;
+        let mut p = Parsed {
+            tag: rest[0],
+            start,
+            end,
+            body: end,
+            fields: end,
+            a: 0,
+            b: 0,
+            t: 0,
+            callsite: 0,
+            thread: 0,
+        };
+        match rec {
+            RecordRef::NewSpan {
+                span,
+                parent,
+                callsite,
+                t,
+                thread,
+                fields,
+            } => {
+                (p.a, p.b, p.callsite, p.t, p.thread) = (span, parent, callsite, t, thread);
+                p.fields = at(fields);
+            }
+            RecordRef::Record { span, fields } => {
+                p.a = span;
+                p.fields = at(fields);
+            }
+            RecordRef::Follows { span, follows } => (p.a, p.b) = (span, follows),
+            RecordRef::Enter {
+                span,
+                t,
+                thread,
+                body,
+            }
+            | RecordRef::Exit {
+                span,
+                t,
+                thread,
+                body,
+            } => {
+                (p.a, p.t, p.thread) = (span, t, thread);
+                p.body = at(body);
+            }
+            RecordRef::Close { span, t } => (p.a, p.t) = (span, t),
+            RecordRef::Event {
+                parent,
+                callsite,
+                t,
+                thread,
+                body,
+                fields,
+            } => {
+                (p.a, p.callsite, p.t, p.thread) = (parent, callsite, t, thread);
+                p.body = at(body);
+                p.fields = at(fields);
+            }
+            _ => p.tag = PARSED_OTHER,
+        }
+        out.push(p);
+    }
+}
+
 /// A read position in [`quick_record`].
 struct Quick<'a> {
     b: &'a [u8],
@@ -530,6 +723,30 @@ mod tests {
         ));
     }
 
+    /// A callsite's metadata for records of the rare kinds.
+    static CALLSITE_META: &tracing_core::Metadata<'static> = {
+        struct Cs;
+        impl tracing_core::Callsite for Cs {
+            fn set_interest(&self, _: tracing_core::Interest) {}
+            fn metadata(&self) -> &tracing_core::Metadata<'_> {
+                CALLSITE_META
+            }
+        }
+        static CS: Cs = Cs;
+        static FIELDS: &[&str] = &["a", "b"];
+        static META: tracing_core::Metadata<'static> = tracing_core::Metadata::new(
+            "op",
+            "app::db",
+            tracing_core::Level::INFO,
+            Some("src/a.rs"),
+            Some(7),
+            Some("app::db"),
+            tracing_core::field::FieldSet::new(FIELDS, tracing_core::identify_callsite!(&CS)),
+            tracing_core::metadata::Kind::SPAN,
+        );
+        &META
+    };
+
     const HOT: [u8; 7] = [
         R_NEW_SPAN, R_RECORD, R_FOLLOWS, R_ENTER, R_EXIT, R_CLOSE, R_EVENT,
     ];
@@ -560,6 +777,56 @@ mod tests {
                     prop_assert!(full.is_some());
                 }
             }
+        }
+
+        /// A frame parsed ahead gives the records decoding it in place gives,
+        /// in order, and stops exactly where that decoding meets an error:
+        /// on well-formed frames of every kind and on flipped and cut ones.
+        #[test]
+        fn parsed_frames_give_the_records_decoding_gives(
+            n: [u64; 4],
+            order in proptest::collection::vec(0usize..9, 1..30),
+            flip in any::<(usize, u8)>(),
+            cut in any::<usize>(),
+            damage: bool,
+            text: bool,
+        ) {
+            let kinds = records(n, &[2, 0, crate::value::T_STR, 1, b'a', 1, crate::value::T_TRUE]);
+            let mut frame: Vec<u8> = order.iter().flat_map(|&i| kinds[i].clone()).collect();
+            let mut callsite = Vec::new();
+            put_callsite(&mut callsite, CALLSITE_META, 3);
+            frame.splice(0..0, callsite);
+            if damage {
+                let i = flip.0 % frame.len();
+                frame[i] ^= flip.1;
+                frame.truncate(cut % (frame.len() + 1));
+            }
+            let mut parsed = Vec::new();
+            parse_frame(&frame, text, &mut parsed);
+            let mut c = Cursor::new(&frame, 100, Section::Journal);
+            let mut i = 0;
+            while !c.is_empty() {
+                let at = c.pos();
+                match next_record_as(&mut c, text) {
+                    Ok(rec) => {
+                        prop_assert!(i < parsed.len(), "parsing stopped early at {}", at);
+                        let p = parsed[i];
+                        prop_assert_eq!((p.start(), p.end()), (at, c.pos()));
+                        if let Some(r) = p.record(&frame) {
+                            prop_assert_eq!(r, rec);
+                        } else {
+                            let rare = matches!(
+                                rec,
+                                RecordRef::Callsite(_) | RecordRef::End { .. } | RecordRef::Dropped { .. }
+                            );
+                            prop_assert!(rare, "{:?}", rec);
+                        }
+                        i += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            prop_assert_eq!(i, parsed.len());
         }
 
         /// Flipped, cut and random bytes: whatever the quick reader decodes,
