@@ -24,6 +24,11 @@
 //! valgrind --tool=callgrind --separate-threads=yes --toggle-collect='hotpath::run' \
 //!     --callgrind-out-file=cg.run target/release/examples/hotpath bhtrace event 200000
 //! ```
+//!
+//! Build both sides of a comparison the same way: a build made with
+//! `CARGO_PROFILE_RELEASE_DEBUG=line-tables-only` (for line-level
+//! annotations) and a plain release build of the same code differed here by
+//! 70 instructions per span lifecycle.
 
 use std::time::Instant;
 
