@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::shared::{SPAN_BLOCK, Shared};
+use crate::journal::record::Time;
 
 /// A cheap hasher for metadata addresses (already unique, just not random).
 #[derive(Debug, Default)]
@@ -54,6 +55,11 @@ pub(crate) struct ThreadCache {
     /// last, as (tracing id, bhtrace number). Its top is the contextual
     /// parent of a new span or event: no registry lookup needed.
     entered: Vec<(u64, u64)>,
+    /// The time of the last timed record in the buffer's current batch:
+    /// the next one is written as a delta from it. `None` at a batch's
+    /// start, so that every batch (and so every frame) opens with an
+    /// absolute time.
+    base: Option<u64>,
 }
 
 /// Slots of [`ThreadCache::recent`] (a power of two).
@@ -69,6 +75,16 @@ pub(crate) struct BufInner {
     /// Set by the writer's final collection: nothing more may be appended.
     pub(crate) sealed: bool,
     cache: ThreadCache,
+}
+
+impl BufInner {
+    /// Empties the buffer once the writer has its records: what follows
+    /// starts a new batch, with an absolute time.
+    pub(crate) fn clear_batch(&mut self) {
+        self.bytes.clear();
+        self.records = 0;
+        self.cache.base = None;
+    }
 }
 
 /// One thread's buffer for one layer instance.
@@ -156,6 +172,17 @@ impl Rec<'_> {
         Some(c.entered.remove(i).1)
     }
 
+    /// `t` as the next timed record writes it: a delta from the previous
+    /// one in this batch, or absolute (the first of a batch, and always in
+    /// the re-entrancy fallback, whose record is a batch of its own).
+    #[inline]
+    pub(crate) fn time(&mut self, t: u64) -> Time {
+        match self.cache.as_deref_mut() {
+            Some(cache) => Time::after(cache.base.replace(t), t),
+            None => Time::abs(t),
+        }
+    }
+
     /// A span number never used before in this trace.
     #[inline]
     pub(crate) fn new_span_number(&mut self) -> u64 {
@@ -203,6 +230,8 @@ impl Drop for Writing<'_> {
     fn drop(&mut self) {
         if !self.done {
             self.inner.bytes.truncate(self.start);
+            // The cut record may have moved the time base.
+            self.inner.cache.base = None;
         }
     }
 }
@@ -260,6 +289,7 @@ impl ThreadBuf {
             // lock, knows every earlier batch of this thread is in the channel.
             let bytes = std::mem::replace(&mut inner.bytes, shared.spare());
             let records = std::mem::take(&mut inner.records);
+            inner.cache.base = None;
             shared.send(bytes, records);
         }
         w.done = true;

@@ -139,6 +139,7 @@ where
             };
             number = rec.new_span_number();
             let (callsite, redact) = rec.callsite(meta);
+            let t = rec.time(t);
             put_new_span(rec.buf, number, parent, callsite, t, rec.thread);
             let mut enc = FieldEncoder::new(rec.buf, redact);
             attrs.record(&mut enc);
@@ -199,6 +200,7 @@ where
                 lookup_parent()
             };
             let (callsite, redact) = rec.callsite(meta);
+            let t = rec.time(t);
             put_event(rec.buf, parent, callsite, t, rec.thread);
             let mut enc = FieldEncoder::new(rec.buf, redact);
             event.record(&mut enc);
@@ -213,6 +215,7 @@ where
             let t = self.shared.now();
             emit(&self.shared, |rec| {
                 rec.push_entered(id.into_u64(), span);
+                let t = rec.time(t);
                 put_enter_exit(rec.buf, true, span, t, rec.thread);
                 true
             });
@@ -230,6 +233,7 @@ where
             if span == 0 {
                 return false;
             }
+            let t = rec.time(t);
             put_enter_exit(rec.buf, false, span, t, rec.thread);
             true
         });
@@ -244,6 +248,7 @@ where
         if span != 0 {
             let t = self.shared.now();
             emit(&self.shared, |rec| {
+                let t = rec.time(t);
                 put_close(rec.buf, span, t);
                 true
             });

@@ -229,6 +229,9 @@ fn a_panicking_field_leaves_no_half_record() {
         let chatty = Chatty(tracing::info_span!("chatty"));
         for i in 0..3u64 {
             tracing::info!(i, "before");
+            // The cut record's time must not become the base of the next
+            // record's time delta: 20 ms that the next record would lose.
+            std::thread::sleep(std::time::Duration::from_millis(20));
             let r = std::panic::catch_unwind(|| tracing::info!(i, bomb = ?Bomb, "boom"));
             assert!(r.is_err());
             tracing::info!(i, c = ?chatty, "after");
@@ -244,6 +247,7 @@ fn a_panicking_field_leaves_no_half_record() {
     let mut names = HashMap::new();
     let mut chatty = None;
     let mut enters = HashMap::new();
+    let mut times = Vec::new();
     for r in &records {
         match r {
             Record::Callsite(c) => {
@@ -253,16 +257,20 @@ fn a_panicking_field_leaves_no_half_record() {
                 chatty = Some(*span);
             }
             Record::Enter { span, .. } => *enters.entry(*span).or_insert(0) += 1,
-            Record::Event { fields, .. } => {
+            Record::Event { fields, t_ns, .. } => {
                 messages.extend(fields.iter().find_map(|(n, v)| match v {
                     Value::Str(m) if &**n == "message" => Some(m.clone()),
                     _ => None,
-                }))
+                }));
+                times.push(*t_ns);
             }
             _ => {}
         }
     }
     assert_eq!(messages, ["before", "after"].repeat(3));
+    for pair in times.chunks(2) {
+        assert!(pair[1] - pair[0] >= 20_000_000, "{times:?}");
+    }
     assert_eq!(enters.get(&chatty.unwrap()), Some(&3));
 }
 

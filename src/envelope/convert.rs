@@ -560,7 +560,7 @@ impl Pass1 {
                 self.see(t);
                 self.events += 1;
                 if parent == 0 {
-                    self.orphan_bytes += 1 + body.len() as u64;
+                    self.orphan_bytes += Item::timed_len(P_EVENT, body, t, None);
                 } else {
                     let slot = self.add_timed(parent, P_EVENT, body, t);
                     if error {
@@ -596,6 +596,8 @@ fn for_each_record(
     'frames: while let Some((frame, offset, parsed)) = frames.next_frame()? {
         let mut c = Cursor::new(frame, offset, Section::Journal);
         let mut n = 0u64;
+        // The time deltas of a frame refer to its earlier records only.
+        let mut base = None;
         // The records the read-ahead thread parsed: the same records, in
         // the same order, as decoding here gives; the rest is decoded here.
         for p in parsed {
@@ -608,9 +610,13 @@ fn for_each_record(
                 None => {
                     // A rare kind: decoded again here (it decoded there).
                     let rest = frame.get(p.start()..).unwrap_or_default();
-                    next_record_as(&mut Cursor::new(rest, at, Section::Journal), text)?
+                    let mut own = base;
+                    next_record_as(&mut Cursor::new(rest, at, Section::Journal), text, &mut own)?
                 }
             };
+            if let Some(t) = p.time() {
+                base = Some(t);
+            }
             f(rec, at)?;
             n += 1;
         }
@@ -620,7 +626,7 @@ fn for_each_record(
             if at >= limit {
                 break 'frames;
             }
-            match next_record_as(&mut c, text) {
+            match next_record_as(&mut c, text, &mut base) {
                 Ok(rec) => {
                     f(rec, at)?;
                     n += 1;
@@ -1164,10 +1170,9 @@ impl Layout {
 /// writes.
 struct Item<'a> {
     tag: u8,
-    /// The body up to the time (an EVENT's callsite), or all of it when the
-    /// item is absolute.
+    /// The body up to the time (an EVENT's callsite).
     head: &'a [u8],
-    /// The varint of `t − start`; no bytes when absolute.
+    /// The varint of `t − start`, or of `t` when the item is absolute.
     time: ([u8; 10], usize),
     /// The body after the time.
     tail: &'a [u8],
@@ -1183,21 +1188,22 @@ impl<'a> Item<'a> {
     /// `t − start`: never longer than the absolute time, usually 1 to 3
     /// bytes instead of 4 or 5. Otherwise (the start unknown yet, or
     /// another thread's clock a few ns behind the creating thread's) the
-    /// absolute tag and the body unchanged. Unsigned with this fallback
-    /// rather than zigzagged: a zigzag's sign bit makes a delta one byte
-    /// longer than the absolute time (and a long trace's items larger than
-    /// in v2) whenever it crosses a varint boundary, for rare negatives.
+    /// absolute tag and the body with `t` written absolute (in the journal
+    /// it may be a delta from the previous record). Unsigned with this
+    /// fallback rather than zigzagged: a zigzag's sign bit makes a delta one
+    /// byte longer than the absolute time (and a long trace's items larger
+    /// than in v2) whenever it crosses a varint boundary, for rare negatives.
     fn timed(tag: u8, body: &'a [u8], t: u64, start: Option<u64>) -> Item<'a> {
+        let at = if tag == P_EVENT { varint_len(body) } else { 0 };
+        let after = at + varint_len(&body[at..]);
         let Some(start) = start.filter(|&s| t >= s) else {
             return Item {
                 tag,
-                head: body,
-                time: ([0; 10], 0),
-                tail: &[],
+                head: &body[..at],
+                time: uvarint_array(t),
+                tail: &body[after..],
             };
         };
-        let at = if tag == P_EVENT { varint_len(body) } else { 0 };
-        let after = at + varint_len(&body[at..]);
         Item {
             tag: match tag {
                 P_EVENT => P_EVENT_REL,
@@ -1218,12 +1224,13 @@ impl<'a> Item<'a> {
     /// `Item::timed(tag, body, t, start).len()` without building the item:
     /// what pass 1 needs of the millions it sizes.
     fn timed_len(tag: u8, body: &[u8], t: u64, start: Option<u64>) -> u64 {
-        let Some(start) = start.filter(|&s| t >= s) else {
-            return 1 + body.len() as u64;
-        };
         let at = if tag == P_EVENT { varint_len(body) } else { 0 };
         let time = varint_len(&body[at..]);
-        (1 + body.len() - time + uvarint_len(t - start)) as u64
+        let v = match start.filter(|&s| t >= s) {
+            Some(start) => t - start,
+            None => t,
+        };
+        (1 + body.len() - time + uvarint_len(v)) as u64
     }
 }
 
@@ -1422,8 +1429,9 @@ fn pass2(
                             && place_timed(parent, P_EVENT, body, t, &created, &mut w, &mut cursor);
                         if !placed {
                             // Orphan events stay absolute: they have no span.
-                            w.put(orphan_at, P_EVENT, body);
-                            orphan_at += 1 + body.len() as u64;
+                            let item = Item::timed(P_EVENT, body, t, None);
+                            w.put_item(orphan_at, &item);
+                            orphan_at += item.len();
                         }
                     }
                     _ => {}

@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 
 /// The first eight bytes of every journal.
 pub const JOURNAL_MAGIC: [u8; 8] = *b"BHTJRNL\x1a";
-/// The journal format version this build writes and reads.
-pub const JOURNAL_VERSION: u32 = 1;
+/// The journal format version this build writes. It reads this one and
+/// version 1, which had no time deltas (a subset of version 2).
+pub const JOURNAL_VERSION: u32 = 2;
 /// Bytes before the process header: magic, version, header length, header crc.
 pub(crate) const PREAMBLE_LEN: usize = 20;
 /// Bytes before each frame's records: length and crc32.

@@ -85,6 +85,8 @@ pub struct RecoverStats {
     pub stop_reason: Option<StopReason>,
     /// The file's length.
     pub file_len: u64,
+    /// The journal format version the file declares (1 or 2).
+    pub version: u32,
 }
 
 /// Reads the journal's whole frames one at a time into reused buffers.
@@ -399,7 +401,7 @@ impl FrameReader {
         }
         let mut c = Cursor::new(&pre[8..], 8, Section::JournalHeader);
         let version = c.u32_le()?;
-        if version != JOURNAL_VERSION {
+        if !(1..=JOURNAL_VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion {
                 kind: "journal",
                 found: version,
@@ -463,6 +465,7 @@ impl FrameReader {
                 bytes: end,
                 file_len,
                 stopped_at: end,
+                version,
                 ..RecoverStats::default()
             },
             done: false,
@@ -785,9 +788,11 @@ impl JournalReader {
         let before = out.len();
         let mut c = Cursor::new(frame, offset, Section::Journal);
         let mut bad = None;
+        // The time deltas of a frame refer to its earlier records only.
+        let mut base = None;
         while !c.is_empty() {
             let at = c.offset();
-            let rec = match next_record(&mut c) {
+            let rec = match next_record(&mut c, &mut base) {
                 Ok(r) => r,
                 Err(e) => {
                     bad = Some((at, e));

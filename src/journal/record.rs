@@ -23,6 +23,66 @@ pub(crate) const R_EVENT: u8 = 0x09;
 pub(crate) const R_DROPPED: u8 = 0x0a;
 pub(crate) const R_END: u8 = 0x0b;
 
+/// The timed kinds again, with the time written as the zigzag of its
+/// difference from the time of the previous timed record in the same frame
+/// (journal v2). The writer of a batch starts each batch with an absolute
+/// time, so a delta never refers across batches.
+pub(crate) const R_NEW_SPAN_D: u8 = 0x13;
+pub(crate) const R_ENTER_D: u8 = 0x16;
+pub(crate) const R_EXIT_D: u8 = 0x17;
+pub(crate) const R_CLOSE_D: u8 = 0x18;
+pub(crate) const R_EVENT_D: u8 = 0x19;
+
+/// A record's time as written: absolute, or a delta from the previous
+/// timed record of its frame (zigzagged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Time {
+    pub(crate) delta: bool,
+    pub(crate) v: u64,
+}
+
+/// A plain number is an absolute time.
+impl From<u64> for Time {
+    fn from(t: u64) -> Time {
+        Time::abs(t)
+    }
+}
+
+impl Time {
+    /// An absolute time.
+    pub(crate) fn abs(t: u64) -> Time {
+        Time { delta: false, v: t }
+    }
+
+    /// `t`, as a delta from `base` when there is one.
+    #[inline]
+    pub(crate) fn after(base: Option<u64>, t: u64) -> Time {
+        match base {
+            Some(b) => Time {
+                delta: true,
+                v: crate::codec::zigzag(t.wrapping_sub(b) as i64),
+            },
+            None => Time::abs(t),
+        }
+    }
+
+    /// `tag`, or its delta form.
+    #[inline]
+    fn tag(self, tag: u8) -> u8 {
+        if self.delta { tag | 0x10 } else { tag }
+    }
+}
+
+/// The absolute time of a record whose time `raw` was read under `tag`
+/// (a delta tag or not), given the previous timed record's time.
+#[inline]
+fn resolve(tag: u8, raw: u64, base: Option<u64>) -> Option<u64> {
+    if tag & 0x10 == 0 {
+        return Some(raw);
+    }
+    base?.checked_add_signed(crate::codec::unzigzag(raw))
+}
+
 /// What a callsite is: a span or an event.
 pub(crate) const KIND_SPAN: u8 = 0;
 pub(crate) const KIND_EVENT: u8 = 1;
@@ -101,14 +161,15 @@ pub(crate) fn put_new_span(
     span: u64,
     parent: u64,
     callsite: u32,
-    t: u64,
+    t: impl Into<Time>,
     thread: u32,
 ) {
-    Head::<64>::new(R_NEW_SPAN)
+    let t = t.into();
+    Head::<64>::new(t.tag(R_NEW_SPAN))
         .uvarint(span)
         .uvarint(parent)
         .uvarint(u64::from(callsite))
-        .uvarint(t)
+        .uvarint(t.v)
         .uvarint(u64::from(thread))
         .append_to(buf);
 }
@@ -127,29 +188,44 @@ pub(crate) fn put_follows(buf: &mut Vec<u8>, span: u64, follows: u64) {
 }
 
 #[inline]
-pub(crate) fn put_enter_exit(buf: &mut Vec<u8>, enter: bool, span: u64, t: u64, thread: u32) {
-    Head::<32>::new(if enter { R_ENTER } else { R_EXIT })
+pub(crate) fn put_enter_exit(
+    buf: &mut Vec<u8>,
+    enter: bool,
+    span: u64,
+    t: impl Into<Time>,
+    thread: u32,
+) {
+    let t = t.into();
+    Head::<32>::new(t.tag(if enter { R_ENTER } else { R_EXIT }))
         .uvarint(span)
-        .uvarint(t)
+        .uvarint(t.v)
         .uvarint(u64::from(thread))
         .append_to(buf);
 }
 
 #[inline]
-pub(crate) fn put_close(buf: &mut Vec<u8>, span: u64, t: u64) {
-    Head::<32>::new(R_CLOSE)
+pub(crate) fn put_close(buf: &mut Vec<u8>, span: u64, t: impl Into<Time>) {
+    let t = t.into();
+    Head::<32>::new(t.tag(R_CLOSE))
         .uvarint(span)
-        .uvarint(t)
+        .uvarint(t.v)
         .append_to(buf);
 }
 
 /// Header of an EVENT record; the caller appends the field list.
 #[inline]
-pub(crate) fn put_event(buf: &mut Vec<u8>, parent: u64, callsite: u32, t: u64, thread: u32) {
-    Head::<32>::new(R_EVENT)
+pub(crate) fn put_event(
+    buf: &mut Vec<u8>,
+    parent: u64,
+    callsite: u32,
+    t: impl Into<Time>,
+    thread: u32,
+) {
+    let t = t.into();
+    Head::<32>::new(t.tag(R_EVENT))
         .uvarint(parent)
         .uvarint(u64::from(callsite))
-        .uvarint(t)
+        .uvarint(t.v)
         .uvarint(u64::from(thread))
         .append_to(buf);
 }
@@ -226,18 +302,56 @@ pub(crate) enum RecordRef<'a> {
 }
 
 /// Decodes the next record from `c`.
-pub(crate) fn next_record<'a>(c: &mut Cursor<'a>) -> Result<RecordRef<'a>, Error> {
-    next_record_as(c, true)
+///
+/// `base` is the time of the previous timed record in the frame (`None` at
+/// a frame's start): a record whose time is a delta is resolved against it,
+/// and every timed record updates it.
+pub(crate) fn next_record<'a>(
+    c: &mut Cursor<'a>,
+    base: &mut Option<u64>,
+) -> Result<RecordRef<'a>, Error> {
+    next_record_as(c, text_checked(), base)
+}
+
+/// `true`: [`next_record`] checks field strings for UTF-8.
+const fn text_checked() -> bool {
+    true
 }
 
 /// [`next_record`], checking field strings for UTF-8 only with `text`: the
 /// converter's second pass reads the records its first pass checked.
-pub(crate) fn next_record_as<'a>(c: &mut Cursor<'a>, text: bool) -> Result<RecordRef<'a>, Error> {
-    if let Some((rec, len)) = quick_record(c.rest(), text) {
-        c.advance(len);
-        return Ok(rec);
+pub(crate) fn next_record_as<'a>(
+    c: &mut Cursor<'a>,
+    text: bool,
+    base: &mut Option<u64>,
+) -> Result<RecordRef<'a>, Error> {
+    let rec = match quick_record(c.rest(), text, *base) {
+        Some((rec, len)) => {
+            c.advance(len);
+            rec
+        }
+        None => checked_record(c, text, *base)?,
+    };
+    if let Some(t) = rec.time() {
+        *base = Some(t);
     }
-    checked_record(c, text)
+    Ok(rec)
+}
+
+impl RecordRef<'_> {
+    /// The record's time, for the kinds that have one.
+    #[inline]
+    pub(crate) fn time(&self) -> Option<u64> {
+        match *self {
+            RecordRef::NewSpan { t, .. }
+            | RecordRef::Enter { t, .. }
+            | RecordRef::Exit { t, .. }
+            | RecordRef::Close { t, .. }
+            | RecordRef::Event { t, .. }
+            | RecordRef::End { t } => Some(t),
+            _ => None,
+        }
+    }
 }
 
 /// The records a journal is made of (spans, enters, exits, closes,
@@ -249,9 +363,9 @@ pub(crate) fn next_record_as<'a>(c: &mut Cursor<'a>, text: bool) -> Result<Recor
 /// kinds (callsites, threads, drop counts, the end), which the checked
 /// reader then reads.
 #[inline]
-fn quick_record(b: &[u8], text: bool) -> Option<(RecordRef<'_>, usize)> {
+fn quick_record(b: &[u8], text: bool, base: Option<u64>) -> Option<(RecordRef<'_>, usize)> {
     let mut q = Quick { b, at: 1 };
-    let rec = hot_record(*b.first()?, &mut q, text).ok()??;
+    let rec = hot_record(*b.first()?, &mut q, text, base).ok()??;
     Some((rec, q.at))
 }
 
@@ -267,6 +381,15 @@ trait Reads<'a> {
     fn pos(&self) -> usize;
     /// The bytes from `from` (a previous `pos()`) to here.
     fn since(&self, from: usize) -> &'a [u8];
+    /// The error for a time delta with nothing to resolve it against.
+    fn bad_time(&self) -> Self::Err;
+
+    /// A record's time, read under `tag` and resolved against `base`.
+    #[inline(always)]
+    fn time(&mut self, tag: u8, base: Option<u64>) -> Result<u64, Self::Err> {
+        let raw = self.varint()?;
+        resolve(tag, raw, base).ok_or_else(|| self.bad_time())
+    }
 }
 
 /// The record of `tag` after its tag byte, for the seven kinds a journal
@@ -276,13 +399,14 @@ fn hot_record<'a, R: Reads<'a>>(
     tag: u8,
     r: &mut R,
     text: bool,
+    base: Option<u64>,
 ) -> Result<Option<RecordRef<'a>>, R::Err> {
     Ok(Some(match tag {
-        R_NEW_SPAN => RecordRef::NewSpan {
+        R_NEW_SPAN | R_NEW_SPAN_D => RecordRef::NewSpan {
             span: r.varint()?,
             parent: r.varint()?,
             callsite: r.varint32()?,
-            t: r.varint()?,
+            t: r.time(tag, base)?,
             thread: r.varint32()?,
             fields: r.fields(text)?,
         },
@@ -294,13 +418,13 @@ fn hot_record<'a, R: Reads<'a>>(
             span: r.varint()?,
             follows: r.varint()?,
         },
-        R_ENTER | R_EXIT => {
+        R_ENTER | R_EXIT | R_ENTER_D | R_EXIT_D => {
             let span = r.varint()?;
             let from = r.pos();
-            let t = r.varint()?;
+            let t = r.time(tag, base)?;
             let thread = r.varint32()?;
             let body = r.since(from);
-            if tag == R_ENTER {
+            if tag & !0x10 == R_ENTER {
                 RecordRef::Enter {
                     span,
                     t,
@@ -316,15 +440,15 @@ fn hot_record<'a, R: Reads<'a>>(
                 }
             }
         }
-        R_CLOSE => RecordRef::Close {
+        R_CLOSE | R_CLOSE_D => RecordRef::Close {
             span: r.varint()?,
-            t: r.varint()?,
+            t: r.time(tag, base)?,
         },
-        R_EVENT => {
+        R_EVENT | R_EVENT_D => {
             let parent = r.varint()?;
             let from = r.pos();
             let callsite = r.varint32()?;
-            let t = r.varint()?;
+            let t = r.time(tag, base)?;
             let thread = r.varint32()?;
             let fields = r.fields(text)?;
             RecordRef::Event {
@@ -360,6 +484,9 @@ pub(crate) struct Parsed {
     t: u64,
     callsite: u32,
     thread: u32,
+    /// Whether the record has a time (`t`), which the next record's delta
+    /// is resolved against.
+    timed: bool,
 }
 
 /// The tag [`Parsed`] gives the rare kinds.
@@ -376,6 +503,11 @@ impl Parsed {
         self.start as usize
     }
 
+    /// The record's time, if it has one.
+    pub(crate) fn time(&self) -> Option<u64> {
+        self.timed.then_some(self.t)
+    }
+
     /// The record, from the frame it was parsed from; `None` for a rare
     /// kind (or a frame that is not that one), which the caller decodes.
     #[inline]
@@ -383,7 +515,7 @@ impl Parsed {
         let end = self.end as usize;
         let body = frame.get(self.body as usize..end)?;
         let fields = frame.get(self.fields as usize..end)?;
-        Some(match self.tag {
+        Some(match self.tag & !0x10 {
             R_NEW_SPAN => RecordRef::NewSpan {
                 span: self.a,
                 parent: self.b,
@@ -442,17 +574,22 @@ pub(crate) fn parse_frame(frame: &[u8], text: bool, out: &mut Vec<Parsed>) {
     // A slice's offset in the frame (every slice below is inside it).
     let at = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
     let mut pos = 0usize;
+    let mut base = None;
     while pos < frame.len() {
         let rest = &frame[pos..];
         let start = pos as u32;
-        let (rec, n) = match quick_record(rest, text) {
+        let (rec, n) = match quick_record(rest, text, base) {
             Some(r) => r,
             None => {
                 let mut c = Cursor::new(rest, 0, crate::error::Section::Journal);
-                if checked_record(&mut c, text).is_err() {
+                let Ok(rec) = checked_record(&mut c, text, base) else {
                     return;
-                }
+                };
                 pos += c.pos();
+                let time = rec.time();
+                if time.is_some() {
+                    base = time;
+                }
                 out.push(Parsed {
                     tag: PARSED_OTHER,
                     start,
@@ -461,13 +598,18 @@ pub(crate) fn parse_frame(frame: &[u8], text: bool, out: &mut Vec<Parsed>) {
                     fields: len,
                     a: 0,
                     b: 0,
-                    t: 0,
+                    t: time.unwrap_or(0),
                     callsite: 0,
                     thread: 0,
+                    timed: time.is_some(),
                 });
                 continue;
             }
         };
+        let time = rec.time();
+        if time.is_some() {
+            base = time;
+        }
         pos += n;
         let end = pos as u32;
         let mut p = Parsed {
@@ -478,9 +620,10 @@ pub(crate) fn parse_frame(frame: &[u8], text: bool, out: &mut Vec<Parsed>) {
             fields: end,
             a: 0,
             b: 0,
-            t: 0,
+            t: time.unwrap_or(0),
             callsite: 0,
             thread: 0,
+            timed: time.is_some(),
         };
         match rec {
             RecordRef::NewSpan {
@@ -491,7 +634,8 @@ pub(crate) fn parse_frame(frame: &[u8], text: bool, out: &mut Vec<Parsed>) {
                 thread,
                 fields,
             } => {
-                (p.a, p.b, p.callsite, p.t, p.thread) = (span, parent, callsite, t, thread);
+                (p.a, p.b, p.callsite, p.thread) = (span, parent, callsite, thread);
+                debug_assert_eq!(p.t, t);
                 p.fields = at(fields);
             }
             RecordRef::Record { span, fields } => {
@@ -511,10 +655,11 @@ pub(crate) fn parse_frame(frame: &[u8], text: bool, out: &mut Vec<Parsed>) {
                 thread,
                 body,
             } => {
-                (p.a, p.t, p.thread) = (span, t, thread);
+                (p.a, p.thread) = (span, thread);
+                debug_assert_eq!(p.t, t);
                 p.body = at(body);
             }
-            RecordRef::Close { span, t } => (p.a, p.t) = (span, t),
+            RecordRef::Close { span, .. } => p.a = span,
             RecordRef::Event {
                 parent,
                 callsite,
@@ -523,7 +668,8 @@ pub(crate) fn parse_frame(frame: &[u8], text: bool, out: &mut Vec<Parsed>) {
                 body,
                 fields,
             } => {
-                (p.a, p.callsite, p.t, p.thread) = (parent, callsite, t, thread);
+                (p.a, p.callsite, p.thread) = (parent, callsite, thread);
+                debug_assert_eq!(p.t, t);
                 p.body = at(body);
                 p.fields = at(fields);
             }
@@ -575,6 +721,8 @@ impl<'a> Reads<'a> for Quick<'a> {
     fn since(&self, from: usize) -> &'a [u8] {
         &self.b[from.min(self.at)..self.at]
     }
+
+    fn bad_time(&self) {}
 }
 
 impl<'a> Reads<'a> for Cursor<'a> {
@@ -603,13 +751,21 @@ impl<'a> Reads<'a> for Cursor<'a> {
     fn since(&self, from: usize) -> &'a [u8] {
         Cursor::since(self, from)
     }
+
+    fn bad_time(&self) -> Error {
+        self.corrupt("a time given as a delta, with no earlier time in its frame or out of range")
+    }
 }
 
 /// [`next_record_as`] with every read checked: the rare record kinds, and
 /// the error (what and where) for a record the quick reader refused.
-fn checked_record<'a>(c: &mut Cursor<'a>, text: bool) -> Result<RecordRef<'a>, Error> {
+fn checked_record<'a>(
+    c: &mut Cursor<'a>,
+    text: bool,
+    base: Option<u64>,
+) -> Result<RecordRef<'a>, Error> {
     let tag = c.u8()?;
-    if let Some(rec) = hot_record(tag, c, text)? {
+    if let Some(rec) = hot_record(tag, c, text, base)? {
         return Ok(rec);
     }
     Ok(match tag {
@@ -686,13 +842,27 @@ mod tests {
         put_end(&mut r, t);
         out.push(std::mem::take(&mut r));
         put_dropped(&mut r, b);
+        out.push(std::mem::take(&mut r));
+        // The timed kinds again, their time a delta (`t` read as a zigzag).
+        let d = Time { delta: true, v: t };
+        put_new_span(&mut r, a, b, c32, d, d32);
+        r.extend_from_slice(fields);
+        out.push(std::mem::take(&mut r));
+        put_enter_exit(&mut r, true, a, d, c32);
+        out.push(std::mem::take(&mut r));
+        put_enter_exit(&mut r, false, a, d, c32);
+        out.push(std::mem::take(&mut r));
+        put_close(&mut r, a, d);
+        out.push(std::mem::take(&mut r));
+        put_event(&mut r, a, c32, d, d32);
+        r.extend_from_slice(fields);
         out.push(r);
         out
     }
 
-    fn checked(b: &[u8], text: bool) -> Option<(RecordRef<'_>, usize)> {
+    fn checked(b: &[u8], text: bool, base: Option<u64>) -> Option<(RecordRef<'_>, usize)> {
         let mut c = Cursor::new(b, 0, Section::Journal);
-        let rec = checked_record(&mut c, text).ok()?;
+        let rec = checked_record(&mut c, text, base).ok()?;
         Some((rec, c.pos()))
     }
 
@@ -702,14 +872,15 @@ mod tests {
     fn heads_hold_their_largest_values() {
         let recs = records([u64::MAX; 4], &[0]);
         for rec in &recs {
-            let (decoded, len) = checked(rec, true).expect("decodes");
+            // A delta of the largest zigzag (-2^63) resolves against 2^63.
+            let (decoded, len) = checked(rec, true, Some(1 << 63)).expect("decodes");
             assert_eq!(len, rec.len(), "{decoded:?}");
         }
         let mut r = Vec::new();
         put_new_span(&mut r, u64::MAX, u64::MAX, u32::MAX, u64::MAX, u32::MAX);
         r.push(0);
         assert_eq!(r.len(), 1 + 10 + 10 + 5 + 10 + 5 + 1);
-        let (decoded, _) = checked(&r, true).unwrap();
+        let (decoded, _) = checked(&r, true, None).unwrap();
         assert!(matches!(
             decoded,
             RecordRef::NewSpan {
@@ -747,8 +918,19 @@ mod tests {
         &META
     };
 
-    const HOT: [u8; 7] = [
-        R_NEW_SPAN, R_RECORD, R_FOLLOWS, R_ENTER, R_EXIT, R_CLOSE, R_EVENT,
+    const HOT: [u8; 12] = [
+        R_NEW_SPAN,
+        R_RECORD,
+        R_FOLLOWS,
+        R_ENTER,
+        R_EXIT,
+        R_CLOSE,
+        R_EVENT,
+        R_NEW_SPAN_D,
+        R_ENTER_D,
+        R_EXIT_D,
+        R_CLOSE_D,
+        R_EVENT_D,
     ];
 
     proptest! {
@@ -759,19 +941,25 @@ mod tests {
             n: [u64; 4],
             fields in proptest::collection::vec(any::<u8>(), 0..24),
             text: bool,
+            base: Option<u64>,
         ) {
             // A field list of one string, valid or not as UTF-8.
             let mut list = vec![1, 0, crate::value::T_STR];
             put_bytes(&mut list, &fields);
             for rec in records(n, &list) {
-                let quick = quick_record(&rec, text);
-                let full = checked(&rec, text);
+                let quick = quick_record(&rec, text, base);
+                let full = checked(&rec, text, base);
                 if HOT.contains(&rec[0]) {
                     prop_assert_eq!(&quick, &full);
-                    // Only a field list's text can make these unreadable.
-                    let has_fields = matches!(rec[0], R_NEW_SPAN | R_RECORD | R_EVENT);
-                    let readable = !(text && has_fields) || std::str::from_utf8(&fields).is_ok();
-                    prop_assert_eq!(full.is_some(), readable);
+                    // Only a field list's text, or a delta with nothing to
+                    // resolve it against, can make these unreadable.
+                    let has_fields = matches!(
+                        rec[0],
+                        R_NEW_SPAN | R_RECORD | R_EVENT | R_NEW_SPAN_D | R_EVENT_D
+                    );
+                    let text_ok = !(text && has_fields) || std::str::from_utf8(&fields).is_ok();
+                    let time_ok = rec[0] & 0x10 == 0 || resolve(rec[0], n[3], base).is_some();
+                    prop_assert_eq!(full.is_some(), text_ok && time_ok);
                 } else {
                     prop_assert!(quick.is_none());
                     prop_assert!(full.is_some());
@@ -785,7 +973,7 @@ mod tests {
         #[test]
         fn parsed_frames_give_the_records_decoding_gives(
             n: [u64; 4],
-            order in proptest::collection::vec(0usize..9, 1..30),
+            order in proptest::collection::vec(0usize..14, 1..30),
             flip in any::<(usize, u8)>(),
             cut in any::<usize>(),
             damage: bool,
@@ -805,9 +993,10 @@ mod tests {
             parse_frame(&frame, text, &mut parsed);
             let mut c = Cursor::new(&frame, 100, Section::Journal);
             let mut i = 0;
+            let mut base = None;
             while !c.is_empty() {
                 let at = c.pos();
-                match next_record_as(&mut c, text) {
+                match next_record_as(&mut c, text, &mut base) {
                     Ok(rec) => {
                         prop_assert!(i < parsed.len(), "parsing stopped early at {}", at);
                         let p = parsed[i];
@@ -839,6 +1028,7 @@ mod tests {
             flip in any::<(usize, u8)>(),
             cut in any::<usize>(),
             text: bool,
+            base: Option<u64>,
         ) {
             let mut inputs = records(n, &[2, 0, crate::value::T_U64, 0x85, 1, 0, crate::value::T_TRUE]);
             inputs.push(noise);
@@ -846,8 +1036,8 @@ mod tests {
                 let i = flip.0 % rec.len();
                 rec[i] ^= flip.1;
                 rec.truncate(cut % (rec.len() + 1));
-                let quick = quick_record(&rec, text);
-                let full = checked(&rec, text);
+                let quick = quick_record(&rec, text, base);
+                let full = checked(&rec, text, base);
                 if rec.first().is_some_and(|t| HOT.contains(t)) {
                     prop_assert_eq!(&quick, &full);
                 } else {

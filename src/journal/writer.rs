@@ -217,8 +217,7 @@ impl Writer {
                     self.drain_channel();
                     if !inner.bytes.is_empty() {
                         self.append(&inner.bytes, inner.records);
-                        inner.bytes.clear();
-                        inner.records = 0;
+                        inner.clear_batch();
                     }
                     if last {
                         inner.sealed = true;

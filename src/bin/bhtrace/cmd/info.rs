@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use bhtrace::ENVELOPE_VERSION;
-use bhtrace::journal::JOURNAL_VERSION;
 use serde::Serialize;
 
 use super::ReadJson;
@@ -133,7 +132,7 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
             read: read.into(),
             verified: args.verify,
             journal: input.journal.as_ref().map(|c| JournalJson {
-                format_version: JOURNAL_VERSION,
+                format_version: c.journal.version,
                 file_len: c.journal.file_len,
                 valid_bytes: c.journal.bytes,
                 frames: c.journal.frames,
@@ -160,8 +159,9 @@ pub(crate) fn run(args: Args, out: &mut Out) -> anyhow::Result<()> {
             row(
                 "file",
                 format!(
-                    "{} (journal, format version {JOURNAL_VERSION}, {}; converted in memory to a {} envelope)",
+                    "{} (journal, format version {}, {}; converted in memory to a {} envelope)",
                     input.path.display(),
+                    c.journal.version,
                     bytes(c.journal.file_len),
                     bytes(read.file_len)
                 ),
