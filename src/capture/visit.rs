@@ -60,6 +60,20 @@ impl<'a> FieldEncoder<'a> {
         Some(idx as u8)
     }
 
+    /// An integer value: index, tag and a value below 128 in one 3-byte
+    /// copy, or through a [`Head`].
+    #[inline]
+    fn put_varint(&mut self, idx: u8, tag: u8, v: u64) {
+        if v < 0x80 {
+            self.buf.extend_from_slice(&[idx, tag, v as u8]);
+        } else {
+            Head::<16>::new(idx)
+                .byte(tag)
+                .uvarint(v)
+                .append_to(self.buf);
+        }
+    }
+
     #[inline]
     fn put_str(&mut self, idx: u8, s: &str) {
         if s.len() < 0x80 {
@@ -155,28 +169,13 @@ impl Visit for FieldEncoder<'_> {
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         if let Some(idx) = self.field(field) {
-            let v = zigzag(value);
-            if v < 0x80 {
-                self.buf.extend_from_slice(&[idx, T_I64, v as u8]);
-            } else {
-                Head::<16>::new(idx)
-                    .byte(T_I64)
-                    .uvarint(v)
-                    .append_to(self.buf);
-            }
+            self.put_varint(idx, T_I64, zigzag(value));
         }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         if let Some(idx) = self.field(field) {
-            if value < 0x80 {
-                self.buf.extend_from_slice(&[idx, T_U64, value as u8]);
-            } else {
-                Head::<16>::new(idx)
-                    .byte(T_U64)
-                    .uvarint(value)
-                    .append_to(self.buf);
-            }
+            self.put_varint(idx, T_U64, value);
         }
     }
 

@@ -567,12 +567,12 @@ impl Parsed {
 /// are parsed: `out` holds at most one entry per 2 bytes of frame.
 pub(crate) fn parse_frame(frame: &[u8], text: bool, out: &mut Vec<Parsed>) {
     out.clear();
-    let Ok(len) = u32::try_from(frame.len()) else {
+    if u32::try_from(frame.len()).is_err() {
         return;
-    };
-    let base = frame.as_ptr() as usize;
+    }
+    let origin = frame.as_ptr() as usize;
     // A slice's offset in the frame (every slice below is inside it).
-    let at = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
+    let at = |s: &[u8]| (s.as_ptr() as usize - origin) as u32;
     let mut pos = 0usize;
     let mut base = None;
     while pos < frame.len() {
@@ -580,30 +580,14 @@ pub(crate) fn parse_frame(frame: &[u8], text: bool, out: &mut Vec<Parsed>) {
         let start = pos as u32;
         let (rec, n) = match quick_record(rest, text, base) {
             Some(r) => r,
+            // A rare kind, or one the quick reader refused: the checked
+            // reader decodes it, or stops parsing where decoding stops.
             None => {
                 let mut c = Cursor::new(rest, 0, crate::error::Section::Journal);
                 let Ok(rec) = checked_record(&mut c, text, base) else {
                     return;
                 };
-                pos += c.pos();
-                let time = rec.time();
-                if time.is_some() {
-                    base = time;
-                }
-                out.push(Parsed {
-                    tag: PARSED_OTHER,
-                    start,
-                    end: pos as u32,
-                    body: len,
-                    fields: len,
-                    a: 0,
-                    b: 0,
-                    t: time.unwrap_or(0),
-                    callsite: 0,
-                    thread: 0,
-                    timed: time.is_some(),
-                });
-                continue;
+                (rec, c.pos())
             }
         };
         let time = rec.time();
